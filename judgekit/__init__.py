@@ -1,0 +1,58 @@
+"""judgekit: declarative LLM-as-a-judge experiments, scored against human labels.
+
+The public API is small: :func:`evaluate` runs a judge in this process; the config dataclasses
+describe a run; the errors are what a user can fix. Heavy libraries (litellm, mlflow, datasets)
+load only when a run needs them.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from judgekit.config import (
+    Config,
+    DatasetConfig,
+    FieldsConfig,
+    JudgeConfig,
+    Message,
+    PromptConfig,
+    ScoreSchemaConfig,
+    ScoreSpec,
+)
+from judgekit.errors import ConfigError, DatasetError, JudgekitError, RunError, TemplateError
+
+if TYPE_CHECKING:
+    from judgekit.api import build_config, evaluate
+    from judgekit.pipeline import RunResult
+
+_LAZY = {"build_config": "judgekit.api", "evaluate": "judgekit.api", "RunResult": "judgekit.pipeline"}
+
+
+def __getattr__(name: str) -> Any:
+    """Load the pipeline (pandas, scipy) only when its names are first used."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'judgekit' has no attribute {name!r}")
+
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "DatasetConfig",
+    "DatasetError",
+    "FieldsConfig",
+    "JudgeConfig",
+    "JudgekitError",
+    "Message",
+    "PromptConfig",
+    "RunError",
+    "RunResult",
+    "ScoreSchemaConfig",
+    "ScoreSpec",
+    "TemplateError",
+    "build_config",
+    "evaluate",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,111 @@
+"""``judgekit.evaluate``: the same pipeline as the CLI, for quick in-process checks.
+
+    import judgekit
+    result = judgekit.evaluate(
+        judge="openai_compatible", prompt="v1", score="helpfulness",
+        dataset=[{"prompt": "What is the capital of France?", "response": "Paris."},
+                 {"prompt": "What should I eat for breakfast?", "response": "Eggs."}],
+        overrides=["judge.model=openai/NAME", "judge.api_base=http://127.0.0.1:8000/v1"],
+    )
+    result.row_scores, result.aggregate, result.agreement
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from judgekit.config import (
+    Config,
+    DatasetConfig,
+    FieldsConfig,
+    JudgeConfig,
+    PromptConfig,
+    ScoreSchemaConfig,
+)
+from judgekit.pipeline import RunResult, run
+
+__all__ = ["build_config", "evaluate"]
+
+
+def _override(group: str, value: Any) -> list[str]:
+    return [f"{group}={value}"] if isinstance(value, str) else []
+
+
+def _dataset(value: Any, fields: FieldsConfig | None) -> DatasetConfig | None:
+    """A DatasetConfig from rows, a path or a config; None means a config-group name."""
+    if isinstance(value, DatasetConfig):
+        return value
+    if isinstance(value, list):
+        rows = [dict(r) for r in value]
+        return DatasetConfig(
+            name="inline", source="inline", rows=rows, fields=fields or _inline_fields(rows)
+        )
+    if isinstance(value, Path) or (isinstance(value, str) and Path(value).suffix):
+        return DatasetConfig(name=Path(value).name, source="file", path=str(value), fields=fields or FieldsConfig())
+    return None
+
+
+def _inline_fields(rows: list[dict[str, Any]]) -> FieldsConfig:
+    """Inline rows carry human scores only in the columns they actually have."""
+    columns = set().union(*(r.keys() for r in rows))
+    default = FieldsConfig()
+    return replace(default, scores={k: v for k, v in default.scores.items() if v in columns})
+
+
+def build_config(
+    judge: str | JudgeConfig,
+    prompt: str | PromptConfig,
+    score: str | ScoreSchemaConfig,
+    dataset: str | Path | list[dict[str, Any]] | DatasetConfig,
+    *,
+    parallelism: int | None = None,
+    fields: FieldsConfig | None = None,
+    overrides: list[str] | None = None,
+) -> Config:
+    """Compose a typed Config: names go through Hydra's config groups, dataclasses are used as is."""
+    from judgekit.cli import compose_config, to_config
+
+    dataset_cfg = _dataset(dataset, fields)
+    names = [
+        *_override("judge", judge),
+        *_override("prompt", prompt),
+        *_override("score", score),
+        *([] if dataset_cfg is not None else _override("dataset", dataset)),
+        *(overrides or []),
+    ]
+    cfg: Config = to_config(compose_config(names))
+    changes: dict[str, Any] = {}
+    for key, value in (("judge", judge), ("prompt", prompt), ("score", score)):
+        if not isinstance(value, str):
+            changes[key] = value
+    if dataset_cfg is not None:
+        changes["dataset"] = dataset_cfg
+    if parallelism is not None:
+        changes["runner"] = replace(cfg.runner, parallelism=parallelism)
+    return replace(cfg, **changes)
+
+
+def evaluate(
+    judge: str | JudgeConfig,
+    prompt: str | PromptConfig,
+    score: str | ScoreSchemaConfig,
+    dataset: str | Path | list[dict[str, Any]] | DatasetConfig,
+    *,
+    parallelism: int | None = None,
+    fields: FieldsConfig | None = None,
+    overrides: list[str] | None = None,
+    out_dir: str | Path | None = None,
+    tracking: bool = False,
+) -> RunResult:
+    """Judge ``dataset`` in this process and return the scores, aggregates and agreement.
+
+    Nothing is written unless ``out_dir`` is given; MLflow logging needs ``tracking=True`` and an
+    ``out_dir`` (the tracking URI comes from the config, ``tracking.uri``).
+    """
+    cfg = build_config(
+        judge, prompt, score, dataset, parallelism=parallelism, fields=fields, overrides=overrides
+    )
+    cfg = replace(cfg, tracking=replace(cfg.tracking, enabled=tracking))
+    return run(cfg, Path(out_dir) if out_dir is not None else None)

@@ -1,0 +1,392 @@
+"""Typed schemas for every config group; Hydra composes YAML on top of them.
+
+Each dataclass is registered in Hydra's ConfigStore by ``judgekit.cli`` so that an unknown key or a
+wrong type fails at compose time. Checks that types cannot express (ranges, combinations) live in
+``__post_init__`` and raise :class:`judgekit.errors.ConfigError` naming the key. Code below the CLI
+receives these dataclasses, never a ``DictConfig``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from judgekit.errors import ConfigError
+
+__all__ = [
+    "CacheConfig",
+    "Config",
+    "DatasetConfig",
+    "FieldsConfig",
+    "JudgeConfig",
+    "LocalModelConfig",
+    "Message",
+    "ParserConfig",
+    "PromptConfig",
+    "RubricLabel",
+    "RunnerConfig",
+    "ScoreSchemaConfig",
+    "ScoreSpec",
+    "StatsConfig",
+    "TrackingConfig",
+]
+
+HELPSTEER2_SCORES = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"]
+
+
+def _helpsteer2_score_columns() -> dict[str, str]:
+    return {name: name for name in HELPSTEER2_SCORES}
+
+
+@dataclass
+class LocalModelConfig:
+    """How judgekit starts its own llama.cpp server for ``judge=local*``."""
+
+    weights: str = "qwen2.5-coder-0.5b"
+    """Name of a known weights entry (see ``judgekit.local.weights.KNOWN_WEIGHTS``)."""
+    model_path: str | None = None
+    """A GGUF file to use instead of the known weights; takes precedence when set."""
+    n_threads: int = 1
+    """llama.cpp threads. 1 is steady on a busy 2-core machine; spinning workers collapse at 2."""
+    n_ctx: int = 4096
+    """Context window in tokens; prompts longer than this fail as rows."""
+    startup_timeout_s: float = 180.0
+    """How long to wait for the server's ``/v1/models`` to answer before giving up."""
+
+    def __post_init__(self) -> None:
+        if self.n_threads < 1:
+            raise ConfigError(f"judge.local.n_threads: {self.n_threads} is not valid; use 1 or more")
+        if self.n_ctx < 256:
+            raise ConfigError(f"judge.local.n_ctx: {self.n_ctx} is too small; use 256 or more")
+
+
+@dataclass
+class JudgeConfig:
+    """The judge model and how it is called through litellm."""
+
+    name: str = "custom"
+    """Short name of this judge option, used in tags and tables."""
+    model: str = "???"
+    """A litellm model string, e.g. ``openai/gpt-4o-mini`` or ``openai/NAME`` for any server."""
+    api_base: str | None = None
+    """Base URL of an OpenAI-compatible endpoint; null means the provider's default."""
+    api_key_env: str | None = None
+    """NAME of the environment variable holding the API key (never the key itself)."""
+    temperature: float = 0.0
+    """Sampling temperature; 0.0 for reproducible judgements."""
+    max_tokens: int = 512
+    """Upper bound on the judge's answer length in tokens."""
+    timeout_s: float = 60.0
+    """Per-call timeout in seconds; a call that takes longer is retried, then recorded as failed."""
+    max_retries: int = 3
+    """Retries after the first attempt on 429, 5xx and timeouts (not on other 4xx)."""
+    retry_backoff_s: float = 1.0
+    """Base of the exponential backoff between retries (seconds, with jitter)."""
+    retry_max_wait_s: float = 60.0
+    """Upper bound on one wait between retries, including a server's ``Retry-After``."""
+    structured_output: str = "auto"
+    """``auto`` | ``true`` | ``false``: send a JSON schema of the scores as ``response_format``."""
+    logprobs: bool = False
+    """Ask for ``top_logprobs`` and report logprob-weighted expected scores next to parsed ones."""
+    top_logprobs: int = 10
+    """How many alternatives per token to ask for when ``logprobs`` is on."""
+    local: LocalModelConfig | None = None
+    """When set, judgekit starts a llama.cpp server for this judge and stops it afterwards."""
+    extra_params: dict[str, Any] = field(default_factory=dict)
+    """Further keyword arguments passed to ``litellm.acompletion`` unchanged."""
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise ConfigError(f"judge.temperature: {self.temperature} is not valid; use 0.0 or more")
+        if self.max_tokens < 1:
+            raise ConfigError(f"judge.max_tokens: {self.max_tokens} is not valid; use 1 or more")
+        if self.timeout_s <= 0:
+            raise ConfigError(f"judge.timeout_s: {self.timeout_s} is not valid; use a positive number")
+        if self.max_retries < 0:
+            raise ConfigError(f"judge.max_retries: {self.max_retries} is not valid; use 0 or more")
+        if str(self.structured_output).lower() not in {"auto", "true", "false"}:
+            raise ConfigError(
+                f"judge.structured_output: {self.structured_output!r} is not valid; "
+                "use auto, true or false"
+            )
+        if self.api_key_env is not None and not self.api_key_env.replace("_", "").isalnum():
+            raise ConfigError(
+                f"judge.api_key_env: {self.api_key_env!r} is not an environment variable name; "
+                "give the NAME of the variable that holds the key (e.g. OPENAI_API_KEY), never the key"
+            )
+
+
+@dataclass
+class Message:
+    """One chat message of a prompt template."""
+
+    role: str = "user"
+    """``system``, ``user`` or ``assistant``."""
+    content: str = ""
+    """Jinja2 text; ``{{item.<field>}}`` inserts a data field, ``scores`` is the score schema."""
+
+    def __post_init__(self) -> None:
+        if self.role not in {"system", "user", "assistant"}:
+            raise ConfigError(
+                f"prompt.messages: role {self.role!r} is not valid; use system, user or assistant"
+            )
+
+
+@dataclass
+class PromptConfig:
+    """A prompt version: chat messages rendered once per example."""
+
+    name: str = "custom"
+    """Version name, e.g. ``v1``; logged as a tag."""
+    description: str = ""
+    """What this version changes, for people comparing versions."""
+    messages: list[Message] = field(default_factory=list)
+    """The chat messages; at least one."""
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            raise ConfigError("prompt.messages: the list is empty; give at least one message")
+
+
+@dataclass
+class ParserConfig:
+    """How one score is read from the judge's answer."""
+
+    kind: str = "json"
+    """``json`` (find a JSON object, read ``json_path``) or ``regex`` (first group of ``pattern``)."""
+    json_path: str | None = None
+    """Dotted key path in the JSON object; null means the score's name."""
+    pattern: str | None = None
+    """Regular expression with one group, for ``kind: regex``."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in {"json", "regex"}:
+            raise ConfigError(f"score parser kind: {self.kind!r} is not valid; use json or regex")
+        if self.kind == "regex" and not self.pattern:
+            raise ConfigError("score parser: kind is regex but no pattern is given")
+
+
+@dataclass
+class RubricLabel:
+    """One rubric label and the number it stands for."""
+
+    value: float = 0.0
+    """The number this label counts as in the statistics."""
+    description: str = ""
+    """What the label means, shown to the judge."""
+
+
+@dataclass
+class ScoreSpec:
+    """One score: a numeric range or a set of rubric labels, and how to parse it."""
+
+    name: str = "???"
+    """The score's name; also the default JSON key and the metric prefix."""
+    description: str = ""
+    """What the score measures, shown to the judge."""
+    minimum: float | None = None
+    """Lowest valid value of a numeric score."""
+    maximum: float | None = None
+    """Highest valid value of a numeric score."""
+    levels: dict[str, str] = field(default_factory=dict)
+    """Optional meaning of each numeric level (``"0": "not helpful"``), shown to the judge."""
+    labels: dict[str, RubricLabel] = field(default_factory=dict)
+    """Rubric labels (label -> value, description); use instead of ``minimum``/``maximum``."""
+    parser: ParserConfig = field(default_factory=ParserConfig)
+    """How the value is read from the judge's answer."""
+
+    def __post_init__(self) -> None:
+        where = f"score {self.name!r}"
+        if self.labels:
+            if self.minimum is not None or self.maximum is not None:
+                raise ConfigError(f"{where}: give either labels or minimum/maximum, not both")
+            values = [label.value for label in self.labels.values()]
+            self.minimum, self.maximum = float(min(values)), float(max(values))
+            return
+        if self.minimum is None or self.maximum is None:
+            raise ConfigError(
+                f"{where}: a numeric score needs both minimum and maximum "
+                f"(found minimum={self.minimum}, maximum={self.maximum}), or give labels"
+            )
+        if not (math.isfinite(self.minimum) and math.isfinite(self.maximum)):
+            raise ConfigError(f"{where}: minimum and maximum must be finite numbers")
+        if self.minimum > self.maximum:
+            raise ConfigError(
+                f"{where}: minimum {self.minimum} is greater than maximum {self.maximum}; "
+                "swap them or fix the range"
+            )
+
+    @property
+    def key(self) -> str:
+        """The JSON key path the parser reads."""
+        return self.parser.json_path or self.name
+
+    @property
+    def is_integer_scale(self) -> bool:
+        """True when the range is whole numbers (e.g. 0..4), so levels can be enumerated."""
+        assert self.minimum is not None and self.maximum is not None
+        return float(self.minimum).is_integer() and float(self.maximum).is_integer()
+
+
+@dataclass
+class ScoreSchemaConfig:
+    """The score schema: every score one judge call returns."""
+
+    name: str = "custom"
+    """Name of this schema option, logged as a tag."""
+    scores: list[ScoreSpec] = field(default_factory=list)
+    """The scores; at least one, names unique."""
+
+    def __post_init__(self) -> None:
+        if not self.scores:
+            raise ConfigError("score.scores: the list is empty; give at least one score")
+        names = [s.name for s in self.scores]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"score.scores: duplicate score names {duplicates}; names must be unique")
+
+    @property
+    def names(self) -> list[str]:
+        """Score names in schema order."""
+        return [s.name for s in self.scores]
+
+
+@dataclass
+class FieldsConfig:
+    """Which dataset columns hold the prompt, the response, the id and each human score."""
+
+    prompt: str = "prompt"
+    """Column with the user prompt (``item.prompt`` in templates)."""
+    response: str | None = "response"
+    """Column with the response to judge (``item.response``); null for datasets without one."""
+    id: str | None = None
+    """Column with a unique example id; null numbers the rows from 0."""
+    group: str | None = None
+    """Column whose equal values mark rows that share a prompt; null groups by the prompt text."""
+    scores: dict[str, str] = field(default_factory=_helpsteer2_score_columns)
+    """Score name -> column with the human score; a score missing here has no human label."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """Further template names -> columns (``item.<name>``)."""
+
+
+@dataclass
+class DatasetConfig:
+    """Where the examples come from."""
+
+    name: str = "custom"
+    """Name of this dataset option, logged as a tag."""
+    source: str = "file"
+    """``hub`` (Hugging Face ``datasets``), ``file`` (local path) or ``inline`` (``rows``)."""
+    path: str | None = None
+    """Hub dataset id for ``hub``; a .jsonl, .jsonl.gz, .csv or .parquet file for ``file``."""
+    split: str | None = None
+    """Split to load (``hub``), e.g. ``validation``."""
+    data_files: dict[str, str] | None = None
+    """For ``hub``: split -> file inside the dataset repository, e.g. validation.jsonl.gz."""
+    rows: list[Any] | None = None
+    """For ``inline``: the rows themselves, as mappings."""
+    fields: FieldsConfig = field(default_factory=FieldsConfig)
+    """Which columns mean what."""
+
+    def __post_init__(self) -> None:
+        if self.source not in {"hub", "file", "inline"}:
+            raise ConfigError(
+                f"dataset.source: {self.source!r} is not valid; use hub, file or inline"
+            )
+        if self.source in {"hub", "file"} and not self.path:
+            raise ConfigError(
+                f"dataset.path: not set; dataset.source={self.source} needs a path "
+                "(e.g. dataset.path=data/validation.jsonl.gz)"
+            )
+        if self.source == "inline" and not self.rows:
+            raise ConfigError("dataset.rows: empty; dataset.source=inline needs at least one row")
+
+
+@dataclass
+class RunnerConfig:
+    """How many examples are judged and how many calls run at once."""
+
+    parallelism: int = 4
+    """Judge calls in flight at most."""
+    limit_samples: int | None = None
+    """Judge a seeded sample of this many examples (stratified by the human score); null = all."""
+    seed: int = 0
+    """Seed for sampling and for retry jitter."""
+    ignore_request_failure: bool = True
+    """True: a row whose call still fails after retries is recorded as failed and the run goes
+    on. False: the first such row stops the run with an error (results so far are kept)."""
+    progress: str = "auto"
+    """``auto`` (a bar when attached to a terminal), ``true`` or ``false``."""
+
+    def __post_init__(self) -> None:
+        if self.parallelism < 1:
+            raise ConfigError(f"runner.parallelism: {self.parallelism} is not valid; use 1 or more")
+        if self.limit_samples is not None and self.limit_samples < 1:
+            raise ConfigError(
+                f"runner.limit_samples: {self.limit_samples} is not valid; use 1 or more, or null for all"
+            )
+
+
+@dataclass
+class StatsConfig:
+    """How agreement statistics and their uncertainty are computed."""
+
+    bootstrap_resamples: int = 1000
+    """Bootstrap resamples for confidence intervals; 0 turns intervals off."""
+    confidence: float = 0.95
+    """Confidence level of the intervals."""
+
+    def __post_init__(self) -> None:
+        if self.bootstrap_resamples < 0:
+            raise ConfigError(
+                f"stats.bootstrap_resamples: {self.bootstrap_resamples} is not valid; use 0 or more"
+            )
+        if not 0 < self.confidence < 1:
+            raise ConfigError(f"stats.confidence: {self.confidence} is not valid; use a value in (0, 1)")
+
+
+@dataclass
+class CacheConfig:
+    """The response cache: a rerun sends no call it already paid for."""
+
+    mode: str = "off"
+    """``read_write`` | ``read_only`` | ``refresh`` | ``off``."""
+    dir: str | None = None
+    """Directory of the cache database; null = judgekit's cache directory in the user cache home."""
+
+    def __post_init__(self) -> None:
+        if self.mode not in {"read_write", "read_only", "refresh", "off"}:
+            raise ConfigError(
+                f"cache.mode: {self.mode!r} is not valid; use read_write, read_only, refresh or off"
+            )
+
+
+@dataclass
+class TrackingConfig:
+    """Where the run is logged in MLflow."""
+
+    uri: str = "sqlite:///mlflow.db"
+    """MLflow tracking URI; the default is a SQLite file in the directory the command runs in."""
+    experiment: str = "judgekit"
+    """MLflow experiment name."""
+    enabled: bool = True
+    """False: write the run directory only, log nothing to MLflow."""
+    run_name: str | None = None
+    """MLflow run name; null = ``<judge>-<prompt>-<score>-<dataset>``."""
+
+
+@dataclass
+class Config:
+    """A whole run: one option of each group."""
+
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    prompt: PromptConfig = field(default_factory=lambda: PromptConfig(messages=[Message()]))
+    score: ScoreSchemaConfig = field(
+        default_factory=lambda: ScoreSchemaConfig(scores=[ScoreSpec(name="score", minimum=0, maximum=1)])
+    )
+    dataset: DatasetConfig = field(default_factory=lambda: DatasetConfig(source="inline", rows=[{}]))
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)

@@ -1,0 +1,236 @@
+"""Load a dataset into Examples: hub, local files or inline rows, with its columns checked.
+
+Every problem with the data is raised as :class:`DatasetError` naming the file, the column or the
+row and the value, before any judge call is made.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from judgekit.config import DatasetConfig, ScoreSchemaConfig
+from judgekit.errors import DatasetError
+
+__all__ = ["Example", "load_examples", "load_rows", "to_examples", "FILE_FORMATS"]
+
+FILE_FORMATS = (".jsonl", ".jsonl.gz", ".csv", ".parquet")
+
+
+@dataclass
+class Example:
+    """One item to judge: template fields, human scores and the prompt group it belongs to."""
+
+    id: str
+    item: dict[str, Any]
+    human: dict[str, float] = field(default_factory=dict)
+    group: str = ""
+
+
+def load_examples(cfg: DatasetConfig, schema: ScoreSchemaConfig) -> list[Example]:
+    """Load the rows ``cfg`` points at and turn them into checked Examples."""
+    rows, where = load_rows(cfg)
+    return to_examples(rows, cfg, schema, where=where)
+
+
+def load_rows(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], str]:
+    """Read the raw rows and a short name of where they came from (for messages)."""
+    if cfg.source == "inline":
+        rows = [dict(r) for r in cfg.rows or []]
+        return _check_mappings(rows, "dataset.rows"), "dataset.rows"
+    if cfg.source == "hub":
+        return _load_hub(cfg), f"{cfg.path} ({cfg.split or 'train'})"
+    path = Path(str(cfg.path)).expanduser()
+    return _load_file(path), path.name
+
+
+def _check_mappings(rows: list[Any], where: str) -> list[dict[str, Any]]:
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise DatasetError(f"{where}: row {i} is {type(row).__name__}, expected a mapping of columns")
+    if not rows:
+        raise DatasetError(f"{where}: no rows; the dataset is empty")
+    return rows
+
+
+def _file_format(path: Path) -> str:
+    name = path.name.lower()
+    for ext in sorted(FILE_FORMATS, key=len, reverse=True):
+        if name.endswith(ext):
+            return ext
+    raise DatasetError(
+        f"dataset.path: {path}: unknown extension {''.join(path.suffixes) or '(none)'!r}; "
+        f"use one of {', '.join(FILE_FORMATS)}"
+    )
+
+
+def _load_file(path: Path) -> list[dict[str, Any]]:
+    fmt = _file_format(path)
+    if not path.is_file():
+        raise DatasetError(f"dataset.path: {path}: no such file (working directory: {Path.cwd()})")
+    try:
+        if fmt == ".csv":
+            rows = _read_csv(path)
+        elif fmt == ".parquet":
+            rows = _read_parquet(path)
+        else:
+            rows = _read_jsonl(path, compressed=fmt == ".jsonl.gz")
+    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as err:
+        raise DatasetError(f"dataset.path: {path}: cannot be read as {fmt}: {err}") from None
+    return _check_mappings(rows, str(path))
+
+
+def _read_jsonl(path: Path, *, compressed: bool) -> list[dict[str, Any]]:
+    opener = gzip.open if compressed else open
+    rows = []
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as err:
+                raise DatasetError(
+                    f"{path}: line {lineno} is not valid JSON ({err.msg} at column {err.colno})"
+                ) from None
+    return rows
+
+
+def _read_csv(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8", newline="") as handle:
+        return [dict(row) for row in csv.DictReader(handle)]
+
+
+def _read_parquet(path: Path) -> list[dict[str, Any]]:
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several unrelated types for a bad file
+        raise DatasetError(f"dataset.path: {path}: cannot be read as parquet: {err}") from None
+    return frame.to_dict(orient="records")
+
+
+def _load_hub(cfg: DatasetConfig) -> list[dict[str, Any]]:
+    import datasets
+
+    split = cfg.split or "train"
+    try:
+        data = datasets.load_dataset(str(cfg.path), data_files=cfg.data_files, split=split)
+    except Exception as err:  # datasets raises many types: offline, missing repo, bad split
+        raise DatasetError(
+            f"dataset.path: cannot load {cfg.path!r} split {split!r} from the Hugging Face hub "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Offline? "
+            "Download the file once and use dataset=jsonl dataset.path=FILE"
+        ) from None
+    return [dict(row) for row in data]
+
+
+def to_examples(
+    rows: list[dict[str, Any]], cfg: DatasetConfig, schema: ScoreSchemaConfig, *, where: str
+) -> list[Example]:
+    """Map columns to template fields and human scores, checking columns, ids and ranges."""
+    mapping = _field_mapping(cfg)
+    _check_columns(rows[0], mapping, cfg, schema, where)
+    examples = [_to_example(i, row, mapping, cfg, schema, where) for i, row in enumerate(rows)]
+    _check_unique_ids(examples, cfg, where)
+    return examples
+
+
+def _field_mapping(cfg: DatasetConfig) -> dict[str, str]:
+    mapping = {"prompt": cfg.fields.prompt}
+    if cfg.fields.response:
+        mapping["response"] = cfg.fields.response
+    mapping.update(cfg.fields.extra)
+    return mapping
+
+
+def _check_columns(
+    first: dict[str, Any],
+    mapping: dict[str, str],
+    cfg: DatasetConfig,
+    schema: ScoreSchemaConfig,
+    where: str,
+) -> None:
+    columns = list(first)
+    wanted = [(f"dataset.fields.{name}", col) for name, col in mapping.items()]
+    if cfg.fields.id:
+        wanted.append(("dataset.fields.id", cfg.fields.id))
+    if cfg.fields.group:
+        wanted.append(("dataset.fields.group", cfg.fields.group))
+    for name in schema.names:
+        if name in cfg.fields.scores:
+            wanted.append((f"dataset.fields.scores.{name}", cfg.fields.scores[name]))
+    for key, col in wanted:
+        if col not in first:
+            raise DatasetError(
+                f"{key}: column {col!r} not found; columns in {where}: {', '.join(columns)}"
+            )
+
+
+def _to_example(
+    index: int,
+    row: dict[str, Any],
+    mapping: dict[str, str],
+    cfg: DatasetConfig,
+    schema: ScoreSchemaConfig,
+    where: str,
+) -> Example:
+    item = dict(row)
+    for name, col in mapping.items():
+        if col not in row:
+            raise DatasetError(f"{where}: row {index} has no column {col!r} (dataset.fields.{name})")
+        item[name] = row[col]
+    example_id = str(row[cfg.fields.id]) if cfg.fields.id else str(index)
+    group = str(row[cfg.fields.group]) if cfg.fields.group else str(item.get("prompt", ""))
+    human = {}
+    for spec in schema.scores:
+        column = cfg.fields.scores.get(spec.name)
+        if column is not None:
+            human[spec.name] = _human_value(row.get(column), spec, index, column, where)
+    return Example(id=example_id, item=item, human=human, group=group)
+
+
+def _human_value(value: Any, spec: Any, index: int, column: str, where: str) -> float:
+    """A human score as a float; NaN when absent; an error when not a number in range."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return math.nan
+    if isinstance(value, str) and spec.labels:
+        label = next((k for k in spec.labels if k.lower() == value.strip().lower()), None)
+        if label is not None:
+            return float(spec.labels[label].value)
+    try:
+        number = float(value)
+        if isinstance(value, bool):
+            raise ValueError
+    except (TypeError, ValueError):
+        raise DatasetError(
+            f"{where}: row {index}, column {column!r}: human score {value!r} is not a number; "
+            f"{spec.name} takes numbers from {spec.minimum:g} to {spec.maximum:g}"
+        ) from None
+    if math.isnan(number):
+        return math.nan
+    if not spec.minimum <= number <= spec.maximum:
+        raise DatasetError(
+            f"{where}: row {index}, column {column!r}: human score {value!r} is outside "
+            f"{spec.name}'s range {spec.minimum:g}..{spec.maximum:g}"
+        )
+    return number
+
+
+def _check_unique_ids(examples: list[Example], cfg: DatasetConfig, where: str) -> None:
+    if not cfg.fields.id:
+        return
+    seen: dict[str, int] = {}
+    for i, example in enumerate(examples):
+        if example.id in seen:
+            raise DatasetError(
+                f"{where}: rows {seen[example.id]} and {i} share the id {example.id!r} "
+                f"(column {cfg.fields.id!r}); ids must be unique"
+            )
+        seen[example.id] = i

@@ -1,0 +1,239 @@
+"""Run one judge experiment; the only place that knows the order of the steps.
+
+load → check → sample → render → judge → parse → results → agreement → plots → MLflow.
+Every setup check happens before the first judge call.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterator
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from judgekit.client import JudgeClient, LiteLLMClient
+from judgekit.config import Config, JudgeConfig
+from judgekit.data import Example, load_examples
+from judgekit.errors import RunError, SecretError
+from judgekit.prompts import check_template_fields, render
+from judgekit.results import build_results, write_results
+from judgekit.runner import JudgeRequest, judge_all, run_async
+from judgekit.sampling import sample_examples
+from judgekit.scoring import agreement_report, failure_counts, metrics_from_report
+from judgekit.structured import response_format_for
+
+__all__ = ["PreparedRun", "RunResult", "prepare", "run"]
+
+log = logging.getLogger("judgekit")
+
+
+@dataclass
+class PreparedRun:
+    """A checked run, ready to judge: nothing has been sent yet."""
+
+    config: Config
+    examples: list[Example]
+    api_key: str | None
+
+
+@dataclass
+class RunResult:
+    """Everything a run produced."""
+
+    config: Config
+    examples: list[Example]
+    results: pd.DataFrame
+    agreement: dict[str, dict[str, float]]
+    aggregate: dict[str, dict[str, Any]]
+    failures: dict[str, int]
+    out_dir: Path | None = None
+    run_id: str | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def row_scores(self) -> list[dict[str, Any]]:
+        """Per example: its index, its item and the judge's scores (NaN where failed)."""
+        rows = []
+        by_example = self.results.groupby("example_index", sort=True)
+        for index, part in by_example:
+            example = self.examples[int(index)]
+            rows.append(
+                {
+                    "index": int(index),
+                    "item": example.item,
+                    "scores": dict(zip(part["score"], part["judge"], strict=True)),
+                    "failures": {
+                        s: r for s, r in zip(part["score"], part["failure_reason"], strict=True) if r
+                    },
+                }
+            )
+        return rows
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able summary: agreement or aggregates per score, failures, where outputs are."""
+        return {
+            "judge": self.config.judge.model,
+            "prompt": self.config.prompt.name,
+            "score": self.config.score.name,
+            "dataset": self.config.dataset.name,
+            "n_examples": len(self.examples),
+            "agreement": self.agreement,
+            "aggregate": self.aggregate,
+            "failures": self.failures,
+            "mlflow_run_id": self.run_id,
+            "outputs": self.outputs,
+        }
+
+
+def resolve_api_key(judge: JudgeConfig) -> str | None:
+    """The key from the environment variable the config names; the name only is ever stored."""
+    if not judge.api_key_env:
+        return None
+    value = os.environ.get(judge.api_key_env)
+    if not value:
+        raise SecretError(
+            f"judge.api_key_env: environment variable {judge.api_key_env} is not set; "
+            f"export {judge.api_key_env}=... (the key for {judge.model}) or choose another judge"
+        )
+    return value
+
+
+def prepare(cfg: Config) -> PreparedRun:
+    """Load, check and sample the data and render one request: every setup error surfaces here."""
+    examples = load_examples(cfg.dataset, cfg.score)
+    where = f"dataset {cfg.dataset.name!r}"
+    for example in examples:
+        check_template_fields(cfg.prompt, example, where)
+    stratify = next((n for n in cfg.score.names if n in cfg.dataset.fields.scores), None)
+    examples = sample_examples(
+        examples, cfg.runner.limit_samples, seed=cfg.runner.seed, stratify_by=stratify
+    )
+    render(cfg.prompt, examples[0], cfg.score)
+    return PreparedRun(cfg, examples, resolve_api_key(cfg.judge))
+
+
+def _requests(prepared: PreparedRun) -> Iterator[JudgeRequest]:
+    cfg = prepared.config
+    for index, example in enumerate(prepared.examples):
+        yield JudgeRequest(index, example.id, render(cfg.prompt, example, cfg.score))
+
+
+def _judge(prepared: PreparedRun, client: JudgeClient) -> tuple[dict[int, Any], int | None]:
+    runner = prepared.config.runner
+    outcome = run_async(
+        judge_all(
+            _requests(prepared),
+            client,
+            parallelism=runner.parallelism,
+            stop_on_failure=not runner.ignore_request_failure,
+            total=len(prepared.examples),
+            progress=runner.progress,
+        )
+    )
+    return outcome.responses, outcome.stopped_at
+
+
+def _write_outputs(result: RunResult, out_dir: Path) -> list[Path]:
+    from judgekit.plots import save_figures
+
+    paths = [write_results(result.results, out_dir / "results.parquet")]
+    paths.extend(save_figures(result.results, result.config.score.scores, out_dir))
+    summary = out_dir / "summary.json"
+    result.outputs = {"dir": str(out_dir), "results": str(paths[0]), "summary": str(summary)}
+    summary.write_text(json.dumps(result.summary(), indent=2, default=_json_default) + "\n")
+    paths.append(summary)
+    return paths
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return str(value)
+
+
+def _client_for(prepared: PreparedRun, judge: JudgeConfig) -> JudgeClient:
+    return LiteLLMClient(
+        judge,
+        api_key=prepared.api_key,
+        response_format=response_format_for(judge, prepared.config.score),
+        seed=prepared.config.runner.seed,
+    )
+
+
+def _local_judge(stack: ExitStack, judge: JudgeConfig) -> JudgeConfig:
+    """Start judgekit's own llama.cpp server for a local judge; the stack stops it."""
+    if judge.local is None:
+        return judge
+    from judgekit.local import start_local_judge
+
+    server = stack.enter_context(start_local_judge(judge.local))
+    return replace(judge, model=server.model, api_base=server.api_base)
+
+
+def run(
+    cfg: Config,
+    out_dir: Path | None = None,
+    *,
+    client: JudgeClient | None = None,
+    prepared: PreparedRun | None = None,
+) -> RunResult:
+    """Run the experiment ``cfg`` end to end; outputs go to ``out_dir`` when one is given."""
+    prepared = prepared or prepare(cfg)
+    with ExitStack() as stack:
+        judge = _local_judge(stack, cfg.judge) if client is None else cfg.judge
+        tracked = cfg.tracking.enabled and out_dir is not None
+        mlrun = stack.enter_context(_tracking(cfg, judge) if tracked else nullcontext())
+        responses, stopped_at = _judge(prepared, client or _client_for(prepared, judge))
+        result = _finish(prepared, responses, out_dir, mlrun)
+        if stopped_at is not None:
+            reason = responses[stopped_at].failure
+            raise RunError(
+                f"runner.ignore_request_failure=false: row {stopped_at} "
+                f"(id {prepared.examples[stopped_at].id!r}) failed with {reason} "
+                f"({responses[stopped_at].detail}); results so far are in {out_dir or 'memory'}"
+            )
+    return result
+
+
+def _tracking(cfg: Config, judge: JudgeConfig):  # type: ignore[no-untyped-def]
+    from judgekit.tracking import default_run_name, mlflow_run, run_tags
+
+    name = cfg.tracking.run_name or default_run_name(cfg)
+    return mlflow_run(cfg.tracking, name, run_tags(cfg, {"judgekit.endpoint": judge.api_base or ""}))
+
+
+def _finish(
+    prepared: PreparedRun, responses: dict[int, Any], out_dir: Path | None, mlrun: Any
+) -> RunResult:
+    cfg = prepared.config
+    frame = build_results(prepared.examples, responses, cfg.score)
+    report, aggregate = agreement_report(frame, cfg)
+    result = RunResult(cfg, prepared.examples, frame, report, aggregate, failure_counts(frame))
+    if out_dir is None:
+        return result
+    result.out_dir = out_dir
+    result.run_id = mlrun.run_id if mlrun is not None else None
+    paths = _write_outputs(result, out_dir)
+    if mlrun is not None:
+        from judgekit.tracking import flatten_params
+
+        mlrun.log_params(flatten_params(cfg))
+        mlrun.log_metrics(metrics_from_report(report, aggregate, result.failures))
+        mlrun.log_table(frame, "results_table.json")
+        config_path = out_dir / "resolved_config.json"
+        config_path.write_text(json.dumps(_config_dict(cfg), indent=2, default=str) + "\n")
+        mlrun.log_artifacts([*paths, config_path])
+    return result
+
+
+def _config_dict(cfg: Config) -> dict[str, Any]:
+    import dataclasses
+
+    return dataclasses.asdict(cfg)

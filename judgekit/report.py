@@ -1,0 +1,46 @@
+"""The short table printed at the end of a run: agreement per score, failures, where outputs are."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+__all__ = ["format_report"]
+
+COLUMNS = ("pearson", "spearman", "mae", "qwk", "n_scored", "n_failed", "coverage")
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "nan"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.3f}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+    return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def format_report(result: Any) -> str:
+    """A plain-text report of a :class:`judgekit.pipeline.RunResult`."""
+    lines = [f"judge {result.config.judge.model} · prompt {result.config.prompt.name} · "
+             f"{len(result.examples)} examples"]
+    if result.agreement:
+        rows = [[score, *(_cell(stats.get(c)) for c in COLUMNS)] for score, stats in result.agreement.items()]
+        lines += _table(["score", *COLUMNS], rows)
+    else:
+        keys = ("count", "n_failed", "mean", "std", "min", "max")
+        rows = [[score, *(_cell(stats.get(k)) for k in keys)] for score, stats in result.aggregate.items()]
+        lines += _table(["score", *keys], rows)
+    failures = ", ".join(f"{k}={v}" for k, v in result.failures.items()) or "none"
+    lines.append(f"failed rows (example × score) by reason: {failures}")
+    if result.out_dir is not None:
+        lines.append(f"outputs: {result.out_dir}")
+    if result.run_id:
+        uri = result.config.tracking.uri
+        lines.append(f"mlflow: run {result.run_id} in experiment {result.config.tracking.experiment!r} "
+                     f"({uri}); view with: mlflow ui --backend-store-uri {uri}")
+    return "\n".join(lines)
