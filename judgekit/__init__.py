@@ -25,7 +25,11 @@ if TYPE_CHECKING:
     from judgekit.api import build_config, evaluate
     from judgekit.pipeline import RunResult
 
-_LAZY = {"build_config": "judgekit.api", "evaluate": "judgekit.api", "RunResult": "judgekit.pipeline"}
+_LAZY = {
+    "build_config": "judgekit.api",
+    "evaluate": "judgekit.api",
+    "RunResult": "judgekit.pipeline",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -1,13 +1,13 @@
 """``judgekit.evaluate``: the same pipeline as the CLI, for quick in-process checks.
 
-    import judgekit
-    result = judgekit.evaluate(
-        judge="openai_compatible", prompt="v1", score="helpfulness",
-        dataset=[{"prompt": "What is the capital of France?", "response": "Paris."},
-                 {"prompt": "What should I eat for breakfast?", "response": "Eggs."}],
-        overrides=["judge.model=openai/NAME", "judge.api_base=http://127.0.0.1:8000/v1"],
-    )
-    result.row_scores, result.aggregate, result.agreement
+import judgekit
+result = judgekit.evaluate(
+    judge="openai_compatible", prompt="v1", score="helpfulness",
+    dataset=[{"prompt": "What is the capital of France?", "response": "Paris."},
+             {"prompt": "What should I eat for breakfast?", "response": "Eggs."}],
+    overrides=["judge.model=openai/NAME", "judge.api_base=http://127.0.0.1:8000/v1"],
+)
+result.row_scores, result.aggregate, result.agreement
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def _dataset(value: Any, fields: FieldsConfig | None) -> DatasetConfig | None:
             name="inline", source="inline", rows=rows, fields=fields or _inline_fields(rows)
         )
     if isinstance(value, Path) or (isinstance(value, str) and Path(value).suffix):
-        return DatasetConfig(name=Path(value).name, source="file", path=str(value), fields=fields or FieldsConfig())
+        return DatasetConfig(
+            name=Path(value).name, source="file", path=str(value), fields=fields or FieldsConfig()
+        )
     return None
 
 

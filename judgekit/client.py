@@ -113,7 +113,11 @@ def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
     logprobs = getattr(choice, "logprobs", None)
     if logprobs is None:
         return None
-    content = logprobs.get("content") if isinstance(logprobs, dict) else getattr(logprobs, "content", None)
+    content = (
+        logprobs.get("content")
+        if isinstance(logprobs, dict)
+        else getattr(logprobs, "content", None)
+    )
     if not content:
         return None
     return [c if isinstance(c, dict) else c.model_dump() for c in content]
@@ -182,9 +186,7 @@ class LiteLLMClient:
                     self.on_rate_limit(retry_after)
                 if not retryable or attempt > self.policy.max_retries:
                     detail = f"{type(err).__name__}: {str(err)[:300]}"
-                    return JudgeResponse(
-                        None, reason, detail, attempt, time.perf_counter() - start
-                    )
+                    return JudgeResponse(None, reason, detail, attempt, time.perf_counter() - start)
                 await asyncio.sleep(self.policy.wait_s(attempt, retry_after))
                 continue
             return self._success(response, attempt, time.perf_counter() - start)

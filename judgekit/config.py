@@ -9,6 +9,7 @@ receives these dataclasses, never a ``DictConfig``.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +57,9 @@ class LocalModelConfig:
 
     def __post_init__(self) -> None:
         if self.n_threads < 1:
-            raise ConfigError(f"judge.local.n_threads: {self.n_threads} is not valid; use 1 or more")
+            raise ConfigError(
+                f"judge.local.n_threads: {self.n_threads} is not valid; use 1 or more"
+            )
         if self.n_ctx < 256:
             raise ConfigError(f"judge.local.n_ctx: {self.n_ctx} is too small; use 256 or more")
 
@@ -98,11 +101,15 @@ class JudgeConfig:
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
-            raise ConfigError(f"judge.temperature: {self.temperature} is not valid; use 0.0 or more")
+            raise ConfigError(
+                f"judge.temperature: {self.temperature} is not valid; use 0.0 or more"
+            )
         if self.max_tokens < 1:
             raise ConfigError(f"judge.max_tokens: {self.max_tokens} is not valid; use 1 or more")
         if self.timeout_s <= 0:
-            raise ConfigError(f"judge.timeout_s: {self.timeout_s} is not valid; use a positive number")
+            raise ConfigError(
+                f"judge.timeout_s: {self.timeout_s} is not valid; use a positive number"
+            )
         if self.max_retries < 0:
             raise ConfigError(f"judge.max_retries: {self.max_retries} is not valid; use 0 or more")
         if str(self.structured_output).lower() not in {"auto", "true", "false"}:
@@ -165,6 +172,16 @@ class ParserConfig:
             raise ConfigError(f"score parser kind: {self.kind!r} is not valid; use json or regex")
         if self.kind == "regex" and not self.pattern:
             raise ConfigError("score parser: kind is regex but no pattern is given")
+        if self.pattern:
+            try:
+                groups = re.compile(self.pattern).groups
+            except re.error as err:
+                raise ConfigError(f"score parser pattern {self.pattern!r}: {err}") from None
+            if groups > 1:
+                raise ConfigError(
+                    f"score parser pattern {self.pattern!r} has {groups} groups; use one group "
+                    "around the value (or (?:...) for the others)"
+                )
 
 
 @dataclass
@@ -244,7 +261,9 @@ class ScoreSchemaConfig:
         names = [s.name for s in self.scores]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ConfigError(f"score.scores: duplicate score names {duplicates}; names must be unique")
+            raise ConfigError(
+                f"score.scores: duplicate score names {duplicates}; names must be unique"
+            )
 
     @property
     def names(self) -> list[str]:
@@ -343,7 +362,9 @@ class StatsConfig:
                 f"stats.bootstrap_resamples: {self.bootstrap_resamples} is not valid; use 0 or more"
             )
         if not 0 < self.confidence < 1:
-            raise ConfigError(f"stats.confidence: {self.confidence} is not valid; use a value in (0, 1)")
+            raise ConfigError(
+                f"stats.confidence: {self.confidence} is not valid; use a value in (0, 1)"
+            )
 
 
 @dataclass
@@ -383,9 +404,13 @@ class Config:
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     prompt: PromptConfig = field(default_factory=lambda: PromptConfig(messages=[Message()]))
     score: ScoreSchemaConfig = field(
-        default_factory=lambda: ScoreSchemaConfig(scores=[ScoreSpec(name="score", minimum=0, maximum=1)])
+        default_factory=lambda: ScoreSchemaConfig(
+            scores=[ScoreSpec(name="score", minimum=0, maximum=1)]
+        )
     )
-    dataset: DatasetConfig = field(default_factory=lambda: DatasetConfig(source="inline", rows=[{}]))
+    dataset: DatasetConfig = field(
+        default_factory=lambda: DatasetConfig(source="inline", rows=[{}])
+    )
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)

@@ -52,7 +52,9 @@ def load_rows(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], str]:
 def _check_mappings(rows: list[Any], where: str) -> list[dict[str, Any]]:
     for i, row in enumerate(rows):
         if not isinstance(row, dict):
-            raise DatasetError(f"{where}: row {i} is {type(row).__name__}, expected a mapping of columns")
+            raise DatasetError(
+                f"{where}: row {i} is {type(row).__name__}, expected a mapping of columns"
+            )
     if not rows:
         raise DatasetError(f"{where}: no rows; the dataset is empty")
     return rows
@@ -184,7 +186,9 @@ def _to_example(
     item = dict(row)
     for name, col in mapping.items():
         if col not in row:
-            raise DatasetError(f"{where}: row {index} has no column {col!r} (dataset.fields.{name})")
+            raise DatasetError(
+                f"{where}: row {index} has no column {col!r} (dataset.fields.{name})"
+            )
         item[name] = row[col]
     example_id = str(row[cfg.fields.id]) if cfg.fields.id else str(index)
     group = str(row[cfg.fields.group]) if cfg.fields.group else str(item.get("prompt", ""))

@@ -70,7 +70,9 @@ class RunResult:
                     "item": example.item,
                     "scores": dict(zip(part["score"], part["judge"], strict=True)),
                     "failures": {
-                        s: r for s, r in zip(part["score"], part["failure_reason"], strict=True) if r
+                        s: r
+                        for s, r in zip(part["score"], part["failure_reason"], strict=True)
+                        if r
                     },
                 }
             )
@@ -206,7 +208,9 @@ def _tracking(cfg: Config, judge: JudgeConfig):  # type: ignore[no-untyped-def]
     from judgekit.tracking import default_run_name, mlflow_run, run_tags
 
     name = cfg.tracking.run_name or default_run_name(cfg)
-    return mlflow_run(cfg.tracking, name, run_tags(cfg, {"judgekit.endpoint": judge.api_base or ""}))
+    return mlflow_run(
+        cfg.tracking, name, run_tags(cfg, {"judgekit.endpoint": judge.api_base or ""})
+    )
 
 
 def _finish(

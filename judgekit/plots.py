@@ -36,7 +36,10 @@ def score_histogram(frame: pd.DataFrame, spec: ScoreSpec) -> Figure:
     ax = fig.add_subplot()
     levels = _levels(spec)
     width = 0.4 * (levels[1] - levels[0] if len(levels) > 1 else 1)
-    for offset, column, colour in ((-width / 2, "human", "#4C72B0"), (width / 2, "judge", "#DD8452")):
+    for offset, column, colour in (
+        (-width / 2, "human", "#4C72B0"),
+        (width / 2, "judge", "#DD8452"),
+    ):
         values = frame[column].dropna().round().to_numpy()
         counts = [int((values == level).sum()) for level in levels]
         ax.bar(levels + offset, counts, width=width, label=column, color=colour)
@@ -81,8 +84,16 @@ def percentile_frame(frame: pd.DataFrame, specs: list[ScoreSpec]) -> pd.DataFram
         part = frame[frame["score"] == spec.name]
         for rater in ("human", "judge"):
             values = part[rater].dropna().to_numpy()
-            cells = np.percentile(values, PERCENTILES) if len(values) else [np.nan] * len(PERCENTILES)
-            rows.append({"score": spec.name, "rater": rater, **{f"p{q}": v for q, v in zip(PERCENTILES, cells, strict=True)}})
+            cells = (
+                np.percentile(values, PERCENTILES) if len(values) else [np.nan] * len(PERCENTILES)
+            )
+            rows.append(
+                {
+                    "score": spec.name,
+                    "rater": rater,
+                    **{f"p{q}": v for q, v in zip(PERCENTILES, cells, strict=True)},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -92,8 +103,13 @@ def percentile_table(frame: pd.DataFrame, specs: list[ScoreSpec]) -> Figure:
     fig = _figure(6.0, 0.6 + 0.3 * len(table))
     ax = fig.add_subplot()
     ax.axis("off")
-    cells = [[row["score"], row["rater"], *(f"{row[f'p{q}']:.2f}" for q in PERCENTILES)] for _, row in table.iterrows()]
-    ax.table(cellText=cells, colLabels=["score", "rater", *(f"p{q}" for q in PERCENTILES)], loc="center")
+    cells = [
+        [row["score"], row["rater"], *(f"{row[f'p{q}']:.2f}" for q in PERCENTILES)]
+        for _, row in table.iterrows()
+    ]
+    ax.table(
+        cellText=cells, colLabels=["score", "rater", *(f"p{q}" for q in PERCENTILES)], loc="center"
+    )
     ax.set_title("score percentiles")
     return fig
 

@@ -38,7 +38,9 @@ def _parse(source: str, where: str) -> nodes.Template:
     try:
         return _environment().parse(source)
     except jinja2.TemplateSyntaxError as err:
-        raise TemplateError(f"{where}: template syntax error on line {err.lineno}: {err.message}") from None
+        raise TemplateError(
+            f"{where}: template syntax error on line {err.lineno}: {err.message}"
+        ) from None
 
 
 def item_fields(prompt: PromptConfig) -> set[str]:
@@ -83,10 +85,16 @@ def json_example(scores: list[ScoreSpec]) -> str:
 
 def template_context(example: Example, schema: ScoreSchemaConfig) -> dict[str, Any]:
     """What a template can see for one example."""
-    return {"item": example.item, "scores": schema.scores, "json_example": json_example(schema.scores)}
+    return {
+        "item": example.item,
+        "scores": schema.scores,
+        "json_example": json_example(schema.scores),
+    }
 
 
-def render(prompt: PromptConfig, example: Example, schema: ScoreSchemaConfig) -> list[dict[str, str]]:
+def render(
+    prompt: PromptConfig, example: Example, schema: ScoreSchemaConfig
+) -> list[dict[str, str]]:
     """The chat messages for one example, in the OpenAI ``[{role, content}]`` shape."""
     context = template_context(example, schema)
     messages = []

@@ -26,14 +26,22 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def format_report(result: Any) -> str:
     """A plain-text report of a :class:`judgekit.pipeline.RunResult`."""
-    lines = [f"judge {result.config.judge.model} · prompt {result.config.prompt.name} · "
-             f"{len(result.examples)} examples"]
+    lines = [
+        f"judge {result.config.judge.model} · prompt {result.config.prompt.name} · "
+        f"{len(result.examples)} examples"
+    ]
     if result.agreement:
-        rows = [[score, *(_cell(stats.get(c)) for c in COLUMNS)] for score, stats in result.agreement.items()]
+        rows = [
+            [score, *(_cell(stats.get(c)) for c in COLUMNS)]
+            for score, stats in result.agreement.items()
+        ]
         lines += _table(["score", *COLUMNS], rows)
     else:
         keys = ("count", "n_failed", "mean", "std", "min", "max")
-        rows = [[score, *(_cell(stats.get(k)) for k in keys)] for score, stats in result.aggregate.items()]
+        rows = [
+            [score, *(_cell(stats.get(k)) for k in keys)]
+            for score, stats in result.aggregate.items()
+        ]
         lines += _table(["score", *keys], rows)
     failures = ", ".join(f"{k}={v}" for k, v in result.failures.items()) or "none"
     lines.append(f"failed rows (example × score) by reason: {failures}")
@@ -41,6 +49,8 @@ def format_report(result: Any) -> str:
         lines.append(f"outputs: {result.out_dir}")
     if result.run_id:
         uri = result.config.tracking.uri
-        lines.append(f"mlflow: run {result.run_id} in experiment {result.config.tracking.experiment!r} "
-                     f"({uri}); view with: mlflow ui --backend-store-uri {uri}")
+        lines.append(
+            f"mlflow: run {result.run_id} in experiment {result.config.tracking.experiment!r} "
+            f"({uri}); view with: mlflow ui --backend-store-uri {uri}"
+        )
     return "\n".join(lines)

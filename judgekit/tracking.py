@@ -36,7 +36,9 @@ def flatten_params(cfg: Config) -> dict[str, str]:
                 walk(f"{prefix}.{key}" if prefix else str(key), inner)
         else:
             text = str(value)
-            flat[prefix] = text if len(text) <= _MAX_PARAM_CHARS else text[: _MAX_PARAM_CHARS - 3] + "..."
+            flat[prefix] = (
+                text if len(text) <= _MAX_PARAM_CHARS else text[: _MAX_PARAM_CHARS - 3] + "..."
+            )
 
     walk("", data)
     return flat

@@ -17,7 +17,8 @@ from judgekit.sampling import sample_examples
 
 SCHEMA = ScoreSchemaConfig(name="h", scores=[ScoreSpec(name="helpfulness", minimum=0, maximum=4)])
 ROWS = [
-    {"prompt": f"p{i // 2}", "response": f"r{i}", "helpfulness": i % 5, "extra": "x"} for i in range(10)
+    {"prompt": f"p{i // 2}", "response": f"r{i}", "helpfulness": i % 5, "extra": "x"}
+    for i in range(10)
 ]
 
 
@@ -36,7 +37,9 @@ def _write(path: Path, rows: list[dict]) -> Path:
 
 def _cfg(path: Path, **fields: object) -> DatasetConfig:
     return DatasetConfig(
-        source="file", path=str(path), fields=FieldsConfig(scores={"helpfulness": "helpfulness"}, **fields)
+        source="file",
+        path=str(path),
+        fields=FieldsConfig(scores={"helpfulness": "helpfulness"}, **fields),
     )
 
 
@@ -48,7 +51,9 @@ def test_each_format_loads_the_same_examples(tmp_path: Path, name: str) -> None:
 
 
 def test_unknown_extension_names_the_valid_ones(tmp_path: Path) -> None:
-    with pytest.raises(DatasetError, match=r"unknown extension '.txt'.*\.jsonl, \.jsonl\.gz, \.csv"):
+    with pytest.raises(
+        DatasetError, match=r"unknown extension '.txt'.*\.jsonl, \.jsonl\.gz, \.csv"
+    ):
         load_examples(_cfg(tmp_path / "d.txt"), SCHEMA)
 
 
@@ -60,7 +65,8 @@ def test_missing_file_is_named(tmp_path: Path) -> None:
 def test_missing_column_lists_the_columns(tmp_path: Path) -> None:
     path = _write(tmp_path / "d.jsonl", ROWS)
     with pytest.raises(
-        DatasetError, match=r"dataset.fields.response: column 'answer' not found; columns in d.jsonl: prompt"
+        DatasetError,
+        match=r"dataset.fields.response: column 'answer' not found; columns in d.jsonl: prompt",
     ):
         load_examples(_cfg(path, response="answer"), SCHEMA)
 
@@ -68,7 +74,9 @@ def test_missing_column_lists_the_columns(tmp_path: Path) -> None:
 def test_human_score_out_of_range_names_row_and_value(tmp_path: Path) -> None:
     rows = [dict(r) for r in ROWS]
     rows[7]["helpfulness"] = 9
-    with pytest.raises(DatasetError, match=r"row 7, column 'helpfulness': human score 9 is outside"):
+    with pytest.raises(
+        DatasetError, match=r"row 7, column 'helpfulness': human score 9 is outside"
+    ):
         load_examples(_cfg(_write(tmp_path / "d.jsonl", rows)), SCHEMA)
 
 
