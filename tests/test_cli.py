@@ -1,0 +1,135 @@
+"""The CLI as a user meets it: bad input gives one line, exit code 2 and no judge call."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import judge_overrides, run_cli
+
+from judgekit.testing import FakeJudge
+
+ROW = {
+    "prompt": "p",
+    "response": "r",
+    "helpfulness": 2,
+    "correctness": 2,
+    "coherence": 2,
+    "complexity": 2,
+    "verbosity": 2,
+}
+
+
+@pytest.fixture(scope="module")
+def judge() -> Iterator[FakeJudge]:
+    with FakeJudge() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    (root / "good.jsonl").write_text(json.dumps(ROW) + "\n" + json.dumps(ROW) + "\n")
+    (root / "range.jsonl").write_text(
+        json.dumps(ROW) + "\n" + json.dumps({**ROW, "helpfulness": 6}) + "\n"
+    )
+    (root / "latin1.jsonl").write_bytes(
+        b'{"prompt": "caf\xe9", "response": "r", "helpfulness": 1}\n'
+    )
+    (root / "data.txt").write_text("hello\n")
+    return root
+
+
+BAD_INPUTS = {
+    "unknown key": (["judge.colour=red"], "Key 'colour' not in 'JudgeConfig'"),
+    "wrong type": (["runner.parallelism=many"], "could not be converted to Integer"),
+    "missing column": (["dataset.fields.response=answer"], "column 'answer' not found"),
+    "template variable": (
+        ["prompt.messages=[{role: user, content: 'Context: {{item.context}}'}]"],
+        "item.context not in the data",
+    ),
+    "key not set": (["judge.api_key_env=JUDGEKIT_UNSET_KEY"], "JUDGEKIT_UNSET_KEY is not set"),
+    "human out of range": (["dataset.path={data}/range.jsonl"], "human score 6 is outside"),
+    "missing file": (["dataset.path={data}/absent.jsonl"], "no such file"),
+    "not utf-8": (["dataset.path={data}/latin1.jsonl"], "cannot be read"),
+    "unknown extension": (["dataset.path={data}/data.txt"], "unknown extension '.txt'"),
+    "unknown option": (["score=kindness"], "Could not find 'score/kindness'"),
+    "bad range": (
+        ["score.scores=[{name: helpfulness, minimum: 4, maximum: 0}]"],
+        "greater than maximum",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2_and_no_judge_call(
+    case: str, judge: FakeJudge, data_dir: Path, tmp_path: Path
+) -> None:
+    extra, needle = BAD_INPUTS[case]
+    before = judge.counters.requests_total
+    args = [
+        *judge_overrides(judge),
+        "dataset=jsonl",
+        f"dataset.path={data_dir}/good.jsonl",
+        "prompt=v1",
+        "score=helpfulness",
+        *(e.replace("{data}", str(data_dir)) for e in extra),
+    ]
+    proc = run_cli(args, tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("judgekit: error:")]
+    assert len(errors) == 1 and needle in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert judge.counters.requests_total == before
+    assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys\n"
+        "from judgekit.cli import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('litellm', 'mlflow', 'datasets', 'pandas', 'scipy') if m in sys.modules]\n"
+        "print('HEAVY', heavy)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "HEAVY []" in proc.stdout
+    assert "judgekit" in proc.stdout and "judge: " in proc.stdout  # Hydra's help lists groups
+
+
+def test_cfg_job_prints_the_composed_config_without_running(tmp_path: Path) -> None:
+    proc = run_cli(["--cfg", "job", "judge=openai", "prompt=v2"], tmp_path, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "model: openai/gpt-4o-mini" in proc.stdout and "name: v2" in proc.stdout
+    assert "api_key_env: OPENAI_API_KEY" in proc.stdout
+
+
+def test_multirun_with_one_bad_choice_runs_no_job(
+    judge: FakeJudge, data_dir: Path, tmp_path: Path
+) -> None:
+    before = judge.counters.requests_total
+    args = [
+        "-m",
+        *judge_overrides(judge),
+        "dataset=jsonl",
+        f"dataset.path={data_dir}/good.jsonl",
+        "prompt=v1,v7",
+    ]
+    proc = run_cli(args, tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert "Could not find 'prompt/v7'" in proc.stderr
+    assert judge.counters.requests_total == before
+
+
+def test_public_api_is_exactly_all() -> None:
+    import judgekit
+
+    assert sorted(judgekit.__all__) == sorted(
+        name for name in judgekit.__all__ if getattr(judgekit, name, None) is not None
+    )
+    assert {"evaluate", "Config", "JudgekitError", "RunResult"} <= set(judgekit.__all__)
