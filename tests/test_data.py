@@ -132,3 +132,27 @@ def test_sample_is_seeded_stratified_and_in_file_order(tmp_path: Path) -> None:
     assert sample == sample_examples(examples, 20, seed=3, stratify_by="helpfulness")
     assert sample != sample_examples(examples, 20, seed=4, stratify_by="helpfulness")
     assert [e.id for e in sample] != [str(i) for i in range(20)]
+
+
+def test_hub_loader_reads_a_hub_layout_through_datasets(tmp_path: Path) -> None:
+    """The real ``datasets.load_dataset`` code path, on a local folder laid out like the hub repo."""
+    repo = tmp_path / "HelpSteer2"
+    repo.mkdir()
+    _write(repo / "validation.jsonl.gz", ROWS)
+    _write(repo / "train.jsonl.gz", ROWS[:4])
+    cfg = DatasetConfig(
+        source="hub",
+        path=str(repo),
+        split="validation",
+        data_files={"train": "train.jsonl.gz", "validation": "validation.jsonl.gz"},
+        fields=FieldsConfig(scores={"helpfulness": "helpfulness"}),
+    )
+    examples = load_examples(cfg, SCHEMA)
+    assert len(examples) == 10 and examples[9].item["response"] == "r9"
+
+
+def test_hub_unreachable_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = DatasetConfig(source="hub", path="nvidia/HelpSteer2-not-cached", split="validation")
+    with pytest.raises(DatasetError, match=r"cannot load 'nvidia/HelpSteer2-not-cached'.*dataset=jsonl"):
+        load_examples(cfg, SCHEMA)

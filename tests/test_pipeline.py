@@ -233,6 +233,8 @@ def test_stop_on_first_failed_row_keeps_what_was_computed(workdir: Path) -> None
             run(cfg, workdir / "out")
         assert judge.counters.requests_total == 6  # rows 0..5, then it stopped
     table = pd.read_parquet(workdir / "out" / "results.parquet")
+    _, runs = _only_run(f"sqlite:///{workdir}/mlflow.db", "judgekit")
+    assert [r.info.status for r in runs] == ["FAILED"]  # the run is logged, and marked failed
     assert len(table) == len(rows)
     assert (table["judge"].iloc[:5] == 1).all()
     assert set(table["failure_reason"].iloc[5:]) == {"bad_request", "not_run"}
