@@ -116,6 +116,17 @@ def _print_report(result: Any) -> None:
     print(format_report(result))
 
 
+def _hydra_tags(hydra_cfg: Any) -> dict[str, str]:
+    """Tags that group the runs of one ``-m`` sweep: its id (the sweep directory) and job number."""
+    from hydra.types import RunMode
+
+    tags = {"judgekit.overrides": " ".join(hydra_cfg.overrides.task)[:5000]}
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        tags["judgekit.sweep_id"] = str(Path(hydra_cfg.sweep.dir).resolve())
+        tags["judgekit.sweep_job"] = str(hydra_cfg.job.num)
+    return tags
+
+
 def _task(cfg: Any) -> None:
     """The Hydra task: typed config → pipeline → short report. Errors print on one line."""
     from hydra.core.hydra_config import HydraConfig
@@ -125,7 +136,9 @@ def _task(cfg: Any) -> None:
     quiet_third_party_loggers()
     try:
         config = to_config(cfg)
-        result = pipeline.run(config, Path(HydraConfig.get().runtime.output_dir))
+        result = pipeline.run(
+            config, Path(HydraConfig.get().runtime.output_dir), tags=_hydra_tags(HydraConfig.get())
+        )
     except JudgekitError as err:
         print(f"judgekit: error: {err}", file=sys.stderr)
         logging.getLogger("judgekit").error("%s", err)
@@ -165,10 +178,28 @@ def _run_hydra(argv: list[str]) -> int:
     return max(_failures) if _failures else 0
 
 
+def _stop_servers_on_sigterm() -> None:
+    """On SIGTERM, stop any llama.cpp server this process owns, then exit 143 as killed."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        from judgekit.local.server import stop_all
+
+        stop_all()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``judgekit`` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     _failures.clear()
+    _stop_servers_on_sigterm()
     if argv and argv[0] in SUBCOMMANDS:
         from judgekit import commands
 

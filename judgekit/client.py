@@ -7,12 +7,16 @@ A call that still fails after its retries is not an exception: it comes back as 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from judgekit.config import JudgeConfig
+from judgekit.ratelimit import AdaptiveConcurrency, RateLimiter, Slot
 
 __all__ = ["JudgeClient", "JudgeResponse", "LiteLLMClient", "RetryPolicy", "classify_error"]
 
@@ -34,6 +38,8 @@ class JudgeResponse:
     logprobs: list[dict[str, Any]] | None = None
     cached: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    """Further per-call facts; ``throttled_s`` when the client has rate limits (see
+    :class:`LiteLLMClient`)."""
 
 
 class JudgeClient(Protocol):
@@ -92,6 +98,9 @@ def classify_error(err: BaseException) -> tuple[str, bool, float | None]:
 
     if isinstance(err, (asyncio.TimeoutError, litellm.Timeout)):
         return "timeout", True, None
+    if "Connection error" in str(err) or isinstance(err, ConnectionError):
+        # litellm reports a refused or dropped connection as a 500; it is not the server's answer.
+        return "request_error", True, None
     status = _status_code(err)
     if isinstance(err, litellm.RateLimitError) or status == 429:
         return "rate_limited", True, _retry_after(err)
@@ -124,7 +133,14 @@ def _logprobs(choice: Any) -> list[dict[str, Any]] | None:
 
 
 class LiteLLMClient:
-    """Calls ``litellm.acompletion`` with a per-call timeout and judgekit's own retries."""
+    """Calls ``litellm.acompletion`` with a per-call timeout and judgekit's own retries.
+
+    Every attempt, retries included, takes a slot of ``concurrency`` (if given), then waits for
+    ``limiter`` (if given), then calls; a 429 lowers ``concurrency`` and pauses it for the
+    server's ``Retry-After``, a success lets it grow back. No slot is held while sleeping before
+    a retry. With limits, ``JudgeResponse.extra["throttled_s"]`` is the time the row spent
+    waiting for them (slots and rate budget, not the retry backoff).
+    """
 
     def __init__(
         self,
@@ -133,7 +149,8 @@ class LiteLLMClient:
         api_key: str | None,
         response_format: dict[str, Any] | None = None,
         seed: int = 0,
-        on_rate_limit: Any = None,
+        limiter: RateLimiter | None = None,
+        concurrency: AdaptiveConcurrency | None = None,
     ) -> None:
         self.judge = judge
         self._api_key = api_key
@@ -141,7 +158,8 @@ class LiteLLMClient:
         self.policy = RetryPolicy(
             judge.max_retries, judge.retry_backoff_s, judge.retry_max_wait_s, random.Random(seed)
         )
-        self.on_rate_limit = on_rate_limit
+        self.limiter = limiter
+        self.concurrency = concurrency
 
     def request_params(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         """Everything that determines the answer (no key): the cache hashes exactly this."""
@@ -163,6 +181,8 @@ class LiteLLMClient:
     async def _call_once(self, params: dict[str, Any]) -> Any:
         import litellm
 
+        litellm.suppress_debug_info = True
+
         key = self._api_key if self._api_key is not None else "no-key"
         return await asyncio.wait_for(
             litellm.acompletion(
@@ -171,25 +191,64 @@ class LiteLLMClient:
             timeout=self.judge.timeout_s + 5,
         )
 
+    def token_estimate(self, messages: list[dict[str, str]]) -> int:
+        """Tokens a call may use, before it is made: ~4 characters a token, plus ``max_tokens``."""
+        return len(json.dumps(messages)) // 4 + self.judge.max_tokens
+
     async def complete(self, messages: list[dict[str, str]]) -> JudgeResponse:
         """Send one request, retrying 429, 5xx and timeouts; never raises for a call failure."""
         params = self.request_params(messages)
+        estimate = self.token_estimate(messages) if self.limiter is not None else 0
         start = time.perf_counter()
+        throttled = 0.0
         attempt = 0
         while True:
             attempt += 1
-            try:
-                response = await self._call_once(params)
-            except Exception as err:  # every provider error is classified, none escapes
-                reason, retryable, retry_after = classify_error(err)
-                if reason == "rate_limited" and self.on_rate_limit is not None:
-                    self.on_rate_limit(retry_after)
-                if not retryable or attempt > self.policy.max_retries:
+            async with self._admitted(estimate) as (slot, waited):
+                throttled += waited
+                try:
+                    response = await self._call_once(params)
+                except Exception as err:  # every provider error is classified, none escapes
+                    reason, retryable, retry_after = classify_error(err)
                     detail = f"{type(err).__name__}: {str(err)[:300]}"
-                    return JudgeResponse(None, reason, detail, attempt, time.perf_counter() - start)
-                await asyncio.sleep(self.policy.wait_s(attempt, retry_after))
-                continue
-            return self._success(response, attempt, time.perf_counter() - start)
+                    if reason == "rate_limited" and self.concurrency is not None:
+                        self.concurrency.on_rate_limited(retry_after, slot)
+                else:
+                    result = self._success(response, attempt, time.perf_counter() - start)
+                    self._record_success(result, estimate)
+                    return self._with_throttle(result, throttled)
+            if not retryable or attempt > self.policy.max_retries:
+                failed = JudgeResponse(None, reason, detail, attempt, time.perf_counter() - start)
+                return self._with_throttle(failed, throttled)
+            await asyncio.sleep(self.policy.wait_s(attempt, retry_after))
+
+    @asynccontextmanager
+    async def _admitted(self, estimate: int) -> AsyncIterator[tuple[Slot | None, float]]:
+        """One attempt's way in: a concurrency slot, then the rate budget; yields the wait."""
+        slot: Slot | None = None
+        if self.concurrency is not None:
+            slot = await self.concurrency.acquire()
+        try:
+            waited = slot.waited_s if slot is not None else 0.0
+            if self.limiter is not None:
+                waited += await self.limiter.acquire(estimate)
+            yield slot, waited
+        finally:
+            if self.concurrency is not None:
+                self.concurrency.release()
+
+    def _record_success(self, result: JudgeResponse, estimate: int) -> None:
+        if self.concurrency is not None:
+            self.concurrency.on_success()
+        if self.limiter is not None:
+            known = result.prompt_tokens is not None and result.completion_tokens is not None
+            used = (result.prompt_tokens or 0) + (result.completion_tokens or 0)
+            self.limiter.record_usage(estimate, used if known else None)
+
+    def _with_throttle(self, result: JudgeResponse, throttled: float) -> JudgeResponse:
+        if self.limiter is not None or self.concurrency is not None:
+            result.extra["throttled_s"] = throttled
+        return result
 
     def _success(self, response: Any, attempts: int, latency: float) -> JudgeResponse:
         choice = response.choices[0]

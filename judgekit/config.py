@@ -88,6 +88,11 @@ class JudgeConfig:
     """Base of the exponential backoff between retries (seconds, with jitter)."""
     retry_max_wait_s: float = 60.0
     """Upper bound on one wait between retries, including a server's ``Retry-After``."""
+    rpm: float | None = None
+    """Requests per minute, enforced client-side; null = no limit."""
+    tpm: float | None = None
+    """Tokens per minute (prompt + completion, estimated before the call and corrected after),
+    enforced client-side; null = no limit."""
     structured_output: str = "auto"
     """``auto`` | ``true`` | ``false``: send a JSON schema of the scores as ``response_format``."""
     logprobs: bool = False
@@ -112,6 +117,11 @@ class JudgeConfig:
             )
         if self.max_retries < 0:
             raise ConfigError(f"judge.max_retries: {self.max_retries} is not valid; use 0 or more")
+        for key, limit in (("rpm", self.rpm), ("tpm", self.tpm)):
+            if limit is not None and not limit > 0:
+                raise ConfigError(
+                    f"judge.{key}: {limit} is not valid; use a positive number, or null for no limit"
+                )
         if str(self.structured_output).lower() not in {"auto", "true", "false"}:
             raise ConfigError(
                 f"judge.structured_output: {self.structured_output!r} is not valid; "
@@ -337,10 +347,28 @@ class RunnerConfig:
     on. False: the first such row stops the run with an error (results so far are kept)."""
     progress: str = "auto"
     """``auto`` (a bar when attached to a terminal), ``true`` or ``false``."""
+    min_coverage: float = 0.0
+    """Fail the run (MLflow status FAILED, exit code 1) when a score has a smaller share of
+    examples scored than this, e.g. 0.95; results are still written."""
+    rejudge: str | None = None
+    """``failed``: judge again only the examples that failed in ``rejudge_from``, reuse the rest."""
+    rejudge_from: str | None = None
+    """The earlier run: its output directory, its results.parquet, or its MLflow run id."""
 
     def __post_init__(self) -> None:
         if self.parallelism < 1:
             raise ConfigError(f"runner.parallelism: {self.parallelism} is not valid; use 1 or more")
+        if not 0.0 <= self.min_coverage <= 1.0:
+            raise ConfigError(
+                f"runner.min_coverage: {self.min_coverage} is not valid; use a share from 0 to 1"
+            )
+        if self.rejudge not in (None, "failed"):
+            raise ConfigError(f"runner.rejudge: {self.rejudge!r} is not valid; use failed or null")
+        if self.rejudge and not self.rejudge_from:
+            raise ConfigError(
+                "runner.rejudge_from: not set; runner.rejudge=failed needs the earlier run "
+                "(its output directory, results.parquet or MLflow run id)"
+            )
         if self.limit_samples is not None and self.limit_samples < 1:
             raise ConfigError(
                 f"runner.limit_samples: {self.limit_samples} is not valid; use 1 or more, or null for all"
@@ -371,8 +399,9 @@ class StatsConfig:
 class CacheConfig:
     """The response cache: a rerun sends no call it already paid for."""
 
-    mode: str = "off"
-    """``read_write`` | ``read_only`` | ``refresh`` | ``off``."""
+    mode: str = "read_write"
+    """``read_write`` (reuse answers, store new ones: a rerun after a crash sends only what was
+    never answered) | ``read_only`` | ``refresh`` (call again, overwrite) | ``off``."""
     dir: str | None = None
     """Directory of the cache database; null = judgekit's cache directory in the user cache home."""
 

@@ -41,6 +41,9 @@ class PreparedRun:
     config: Config
     examples: list[Example]
     api_key: str | None
+    reused: dict[int, Any] = field(default_factory=dict)
+    """Responses reused from an earlier run (``runner.rejudge=failed``), by example index."""
+    parent_run: str | None = None
 
 
 @dataclass
@@ -56,6 +59,7 @@ class RunResult:
     out_dir: Path | None = None
     run_id: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)
+    cache_stats: dict[str, int] = field(default_factory=dict)
 
     @property
     def row_scores(self) -> list[dict[str, Any]]:
@@ -89,6 +93,7 @@ class RunResult:
             "agreement": self.agreement,
             "aggregate": self.aggregate,
             "failures": self.failures,
+            "cache": self.cache_stats,
             "mlflow_run_id": self.run_id,
             "outputs": self.outputs,
         }
@@ -107,7 +112,7 @@ def resolve_api_key(judge: JudgeConfig) -> str | None:
     return value
 
 
-def prepare(cfg: Config) -> PreparedRun:
+def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
     """Load, check and sample the data and render one request: every setup error surfaces here."""
     examples = load_examples(cfg.dataset, cfg.score)
     where = f"dataset {cfg.dataset.name!r}"
@@ -118,13 +123,25 @@ def prepare(cfg: Config) -> PreparedRun:
         examples, cfg.runner.limit_samples, seed=cfg.runner.seed, stratify_by=stratify
     )
     render(cfg.prompt, examples[0], cfg.score)
-    return PreparedRun(cfg, examples, resolve_api_key(cfg.judge))
+    api_key = resolve_api_key(cfg.judge) if require_key else None
+    prepared = PreparedRun(cfg, examples, api_key)
+    if cfg.runner.rejudge == "failed" and cfg.runner.rejudge_from:
+        from judgekit.rejudge import load_previous, reuse
+
+        previous = load_previous(cfg.runner.rejudge_from, cfg.tracking)
+        prepared.reused, failed = reuse(previous, examples)
+        prepared.parent_run = previous.run_id
+        log.info(
+            "re-judging %d failed of %d examples from %s", failed, len(examples), previous.where
+        )
+    return prepared
 
 
 def _requests(prepared: PreparedRun) -> Iterator[JudgeRequest]:
     cfg = prepared.config
     for index, example in enumerate(prepared.examples):
-        yield JudgeRequest(index, example.id, render(cfg.prompt, example, cfg.score))
+        if index not in prepared.reused:
+            yield JudgeRequest(index, example.id, render(cfg.prompt, example, cfg.score))
 
 
 def _judge(prepared: PreparedRun, client: JudgeClient) -> tuple[dict[int, Any], int | None]:
@@ -133,13 +150,13 @@ def _judge(prepared: PreparedRun, client: JudgeClient) -> tuple[dict[int, Any], 
         judge_all(
             _requests(prepared),
             client,
-            parallelism=runner.parallelism,
+            parallelism=_effective_parallelism(prepared.config),
             stop_on_failure=not runner.ignore_request_failure,
-            total=len(prepared.examples),
+            total=len(prepared.examples) - len(prepared.reused),
             progress=runner.progress,
         )
     )
-    return outcome.responses, outcome.stopped_at
+    return {**prepared.reused, **outcome.responses}, outcome.stopped_at
 
 
 def _write_outputs(result: RunResult, out_dir: Path) -> list[Path]:
@@ -160,23 +177,41 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _client_for(prepared: PreparedRun, judge: JudgeConfig) -> JudgeClient:
+def client_for(prepared: PreparedRun, judge: JudgeConfig) -> LiteLLMClient:
+    """The litellm client for ``judge``: retries, ``judge.rpm``/``tpm`` and adaptive backoff."""
+    from judgekit.ratelimit import build_client_limits
+
+    limiter, concurrency = build_client_limits(judge, _effective_parallelism(prepared.config))
     return LiteLLMClient(
         judge,
         api_key=prepared.api_key,
         response_format=response_format_for(judge, prepared.config.score),
         seed=prepared.config.runner.seed,
+        limiter=limiter,
+        concurrency=concurrency,
     )
 
 
-def _local_judge(stack: ExitStack, judge: JudgeConfig) -> JudgeConfig:
-    """Start judgekit's own llama.cpp server for a local judge; the stack stops it."""
-    if judge.local is None:
-        return judge
-    from judgekit.local import start_local_judge
+def local_judge(stack: ExitStack, judge: JudgeConfig) -> tuple[JudgeConfig, int | None]:
+    """Start judgekit's own llama.cpp server for a local judge (the stack stops it).
 
-    server = stack.enter_context(start_local_judge(judge.local))
-    return replace(judge, model=server.model, api_base=server.api_base)
+    Returns the judge pointed at the server, and the server's process id (None when not local).
+    """
+    if judge.local is None:
+        return judge, None
+    from judgekit.local.judge import start_local_judge
+
+    server = stack.enter_context(start_local_judge(judge.local, logprobs=judge.logprobs))
+    log.info("local judge %s serving on %s (pid %s)", server.model, server.api_base, server.pid)
+    return replace(judge, model=server.model, api_base=server.api_base), server.pid
+
+
+def _effective_parallelism(cfg: Config) -> int:
+    """llama.cpp's server answers one request at a time: more would only queue into timeouts."""
+    if cfg.judge.local is not None and cfg.runner.parallelism > 1:
+        log.info("local judge: runner.parallelism %d capped at 1", cfg.runner.parallelism)
+        return 1
+    return cfg.runner.parallelism
 
 
 def run(
@@ -185,15 +220,26 @@ def run(
     *,
     client: JudgeClient | None = None,
     prepared: PreparedRun | None = None,
+    tags: dict[str, str] | None = None,
 ) -> RunResult:
-    """Run the experiment ``cfg`` end to end; outputs go to ``out_dir`` when one is given."""
+    """Run the experiment ``cfg`` end to end; outputs go to ``out_dir`` when one is given.
+
+    ``tags`` are added to the MLflow run (the CLI adds the sweep id and job number of a multirun).
+    """
     prepared = prepared or prepare(cfg)
     with ExitStack() as stack:
-        judge = _local_judge(stack, cfg.judge) if client is None else cfg.judge
+        cache = _open_cache(stack, cfg)
+        judge, server_pid = local_judge(stack, cfg.judge) if client is None else (cfg.judge, None)
         tracked = cfg.tracking.enabled and out_dir is not None
-        mlrun = stack.enter_context(_tracking(cfg, judge) if tracked else nullcontext())
-        responses, stopped_at = _judge(prepared, client or _client_for(prepared, judge))
-        result = _finish(prepared, responses, out_dir, mlrun)
+        mlrun = stack.enter_context(
+            _tracking(cfg, judge, server_pid, tags, prepared.parent_run)
+            if tracked
+            else nullcontext()
+        )
+        call = _cached(client or client_for(prepared, judge), cache, cfg)
+        responses, stopped_at = _judge(prepared, call)
+        result = _finish(prepared, responses, out_dir, mlrun, cache)
+        _check_coverage(result, out_dir)
         if stopped_at is not None:
             reason = responses[stopped_at].failure
             raise RunError(
@@ -204,22 +250,82 @@ def run(
     return result
 
 
-def _tracking(cfg: Config, judge: JudgeConfig):  # type: ignore[no-untyped-def]
+def _check_coverage(result: RunResult, out_dir: Path | None) -> None:
+    """Fail the run when a score was scored on fewer examples than ``runner.min_coverage``."""
+    floor = result.config.runner.min_coverage
+    for spec in result.config.score.scores:
+        part = result.results[result.results["score"] == spec.name]
+        coverage = float(part["judge"].notna().mean()) if len(part) else 0.0
+        if coverage < floor:
+            raise RunError(
+                f"runner.min_coverage: {spec.name} was scored on {coverage:.1%} of examples, "
+                f"below {floor:.1%}; failures by reason: {result.failures}; results are in "
+                f"{out_dir or 'memory'}"
+            )
+
+
+def _open_cache(stack: ExitStack, cfg: Config) -> Any:
+    """The response cache, opened now so an unusable ``cache.dir`` fails before any call."""
+    if cfg.cache.mode == "off":
+        return None
+    from judgekit.cache import ResponseCache
+
+    return stack.enter_context(ResponseCache(cfg.cache.dir).open())
+
+
+def _cached(client: JudgeClient, cache: Any, cfg: Config) -> JudgeClient:
+    """Wrap ``client`` so answers already paid for come from the cache (resume after a crash)."""
+    params_for = getattr(client, "request_params", None)
+    if cache is None or params_for is None:
+        return client
+    from judgekit.cache import CachingClient
+
+    if cfg.judge.local is not None:
+        # The local server's port changes every run; its weights, not its address, fix the answer.
+        def params_for_local(messages: list[dict[str, str]]) -> dict[str, Any]:
+            return {**params_for(messages), "api_base": "judgekit-local"}
+
+        return CachingClient(client, cache, _cache_mode(cfg), params_for_local)
+    return CachingClient(client, cache, _cache_mode(cfg), params_for)
+
+
+def _cache_mode(cfg: Config) -> str:
+    """Re-judging failures must not replay a cached unparseable answer: call again instead."""
+    return "refresh" if cfg.runner.rejudge == "failed" else cfg.cache.mode
+
+
+def _tracking(  # type: ignore[no-untyped-def]
+    cfg: Config,
+    judge: JudgeConfig,
+    server_pid: int | None,
+    tags: dict[str, str] | None,
+    parent_run: str | None = None,
+):
     from judgekit.tracking import default_run_name, mlflow_run, run_tags
 
     name = cfg.tracking.run_name or default_run_name(cfg)
-    return mlflow_run(
-        cfg.tracking, name, run_tags(cfg, {"judgekit.endpoint": judge.api_base or ""})
-    )
+    extra = {"judgekit.endpoint": judge.api_base or "", "judgekit.judge_model": judge.model}
+    extra.update(tags or {})
+    if parent_run:
+        extra["judgekit.parent_run"] = parent_run
+        extra["mlflow.parentRunId"] = parent_run
+    if server_pid is not None:
+        extra["judgekit.local_server_pid"] = str(server_pid)
+    return mlflow_run(cfg.tracking, name, run_tags(cfg, extra))
 
 
 def _finish(
-    prepared: PreparedRun, responses: dict[int, Any], out_dir: Path | None, mlrun: Any
+    prepared: PreparedRun,
+    responses: dict[int, Any],
+    out_dir: Path | None,
+    mlrun: Any,
+    cache: Any = None,
 ) -> RunResult:
     cfg = prepared.config
     frame = build_results(prepared.examples, responses, cfg.score)
     report, aggregate = agreement_report(frame, cfg)
     result = RunResult(cfg, prepared.examples, frame, report, aggregate, failure_counts(frame))
+    result.cache_stats = cache.stats() if cache is not None else {}
     if out_dir is None:
         return result
     result.out_dir = out_dir
@@ -229,7 +335,9 @@ def _finish(
         from judgekit.tracking import flatten_params
 
         mlrun.log_params(flatten_params(cfg))
-        mlrun.log_metrics(metrics_from_report(report, aggregate, result.failures))
+        metrics = metrics_from_report(report, aggregate, result.failures)
+        metrics.update({f"cache/{k}": float(v) for k, v in result.cache_stats.items()})
+        mlrun.log_metrics(metrics)
         mlrun.log_table(frame, "results_table.json")
         config_path = out_dir / "resolved_config.json"
         config_path.write_text(json.dumps(_config_dict(cfg), indent=2, default=str) + "\n")

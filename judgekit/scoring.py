@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from judgekit.config import Config, ScoreSpec
 from judgekit.stats import aggregate, agreement
+from judgekit.stats_bootstrap import bootstrap_ci
 
 __all__ = ["agreement_report", "failure_counts", "metrics_from_report"]
 
@@ -32,12 +34,48 @@ def agreement_report(
         human = part["human"].to_numpy(dtype=float)
         bounds = {"minimum": float(spec.minimum or 0), "maximum": float(spec.maximum or 0)}
         aggregates[spec.name] = aggregate(judge, **bounds)
-        if not pd.isna(human).all():
-            report[spec.name] = agreement(human, judge, **bounds)
-            expected = part["judge_expected"].to_numpy(dtype=float)
-            if not pd.isna(expected).all():
-                report[f"{spec.name}_expected"] = agreement(human, expected, **bounds)
+        if pd.isna(human).all():
+            continue
+        clusters = _clusters(part["group"])
+        report[spec.name] = _with_intervals(human, judge, bounds, clusters, cfg)
+        expected = part["judge_expected"].to_numpy(dtype=float)
+        if not pd.isna(expected).all():
+            report[f"{spec.name}_expected"] = _with_intervals(
+                human, expected, bounds, clusters, cfg
+            )
     return report, aggregates
+
+
+def _clusters(groups: pd.Series) -> np.ndarray | None:
+    """Group ids for a clustered bootstrap when rows share a prompt; None when none do."""
+    codes, uniques = pd.factorize(groups)
+    return codes if len(uniques) < len(codes) else None
+
+
+def _with_intervals(
+    human: np.ndarray,
+    judge: np.ndarray,
+    bounds: dict[str, float],
+    clusters: np.ndarray | None,
+    cfg: Config,
+) -> dict[str, Any]:
+    """The agreement statistics, each with ``_ci_low``/``_ci_high`` from the bootstrap."""
+    stats: dict[str, Any] = agreement(human, judge, **bounds)
+    if cfg.stats.bootstrap_resamples == 0 or stats["n_scored"] < 2:
+        return stats
+    result = bootstrap_ci(
+        human,
+        judge,
+        **bounds,
+        resamples=cfg.stats.bootstrap_resamples,
+        confidence=cfg.stats.confidence,
+        seed=cfg.runner.seed,
+        clusters=clusters,
+    )
+    for name, (low, high) in result.intervals.items():
+        stats[f"{name}_ci_low"], stats[f"{name}_ci_high"] = low, high
+    stats["bootstrap_scheme"] = f"{result.scheme} ({result.resamples} resamples)"
+    return stats
 
 
 def failure_counts(frame: pd.DataFrame) -> dict[str, int]:

@@ -50,6 +50,10 @@ def response_format_for(judge: JudgeConfig, schema: ScoreSchemaConfig) -> dict[s
         return None
     if any(s.parser.kind != "json" or s.key != s.name for s in schema.scores):
         return None
+    if judge.local is not None:
+        # llama-cpp-python's server takes the schema inside a json_object response format and
+        # turns it into a grammar; it refuses OpenAI's json_schema type.
+        return {"type": "json_object", "schema": json_schema_for(schema)}
     return {
         "type": "json_schema",
         "json_schema": {"name": "scores", "schema": json_schema_for(schema), "strict": True},

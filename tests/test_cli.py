@@ -133,3 +133,50 @@ def test_public_api_is_exactly_all() -> None:
         name for name in judgekit.__all__ if getattr(judgekit, name, None) is not None
     )
     assert {"evaluate", "Config", "JudgekitError", "RunResult"} <= set(judgekit.__all__)
+
+
+def test_doctor_passes_against_a_working_endpoint(
+    judge: FakeJudge, data_dir: Path, tmp_path: Path
+) -> None:
+    before = judge.counters.requests_total
+    args = [
+        "doctor",
+        *judge_overrides(judge),
+        "dataset=jsonl",
+        f"dataset.path={data_dir}/good.jsonl",
+    ]
+    proc = run_cli(args, tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "[ok] api key: JUDGEKIT_TEST_KEY is set (value not shown)" in proc.stdout
+    assert "[ok] judge endpoint: openai/fake-judge" in proc.stdout
+    assert "[ok] dataset: jsonl: 2 examples" in proc.stdout
+    assert judge.counters.requests_total == before + 1  # one probe, nothing more
+    from conftest import TEST_KEY
+
+    assert TEST_KEY not in proc.stdout + proc.stderr
+
+
+def test_doctor_fails_with_1_when_the_key_is_missing(judge: FakeJudge, tmp_path: Path) -> None:
+    args = ["doctor", *judge_overrides(judge), "judge.api_key_env=JUDGEKIT_UNSET_KEY"]
+    proc = run_cli(args, tmp_path, timeout=120)
+    assert proc.returncode == 1
+    assert "[FAIL] api key: JUDGEKIT_UNSET_KEY is not set" in proc.stdout
+
+
+def test_doctor_fails_with_1_when_the_endpoint_is_down(tmp_path: Path) -> None:
+    args = [
+        "doctor",
+        "judge=openai_compatible",
+        "judge.model=openai/x",
+        "judge.api_base=http://127.0.0.1:9/v1",
+        "judge.max_retries=0",
+        "judge.timeout_s=5",
+    ]
+    proc = run_cli(args, tmp_path, timeout=120)
+    assert proc.returncode == 1
+    assert "[FAIL] judge endpoint: openai/x at http://127.0.0.1:9/v1: request_error" in proc.stdout
+
+
+def test_doctor_config_error_is_exit_2(tmp_path: Path) -> None:
+    proc = run_cli(["doctor", "judge.nope=1"], tmp_path, timeout=60)
+    assert proc.returncode == 2 and "Key 'nope' not in 'JudgeConfig'" in proc.stderr

@@ -154,5 +154,7 @@ def test_hub_loader_reads_a_hub_layout_through_datasets(tmp_path: Path) -> None:
 def test_hub_unreachable_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     cfg = DatasetConfig(source="hub", path="nvidia/HelpSteer2-not-cached", split="validation")
-    with pytest.raises(DatasetError, match=r"cannot load 'nvidia/HelpSteer2-not-cached'.*dataset=jsonl"):
+    with pytest.raises(
+        DatasetError, match=r"cannot load 'nvidia/HelpSteer2-not-cached'.*dataset=jsonl"
+    ):
         load_examples(cfg, SCHEMA)

@@ -124,7 +124,12 @@ def test_the_cached_file_is_reused_without_hashing_or_packages(
         file.unlink()  # the packages are gone; the cache is enough
     hashed: list[Path] = []
     real_hash = weights._sha256_file
-    monkeypatch.setattr(weights, "_sha256_file", lambda p: hashed.append(p) or real_hash(p))
+
+    def counting_hash(path: Path) -> str:
+        hashed.append(path)
+        return real_hash(path)
+
+    monkeypatch.setattr(weights, "_sha256_file", counting_hash)
 
     assert resolve_weights(fake.cfg, fake.cache) == first
     assert hashed == []  # size + marker only

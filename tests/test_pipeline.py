@@ -183,6 +183,8 @@ def test_multirun_sweep_makes_one_mlflow_run_per_job(workdir: Path) -> None:
         assert judge.counters.requests_total == 20
     _, runs = _only_run(f"sqlite:///{workdir}/mlflow.db", "judgekit")
     assert sorted(r.data.tags["judgekit.prompt"] for r in runs) == ["v1", "v2"]
+    assert {r.data.tags["judgekit.sweep_id"] for r in runs} == {str(workdir / "sweep")}
+    assert sorted(r.data.tags["judgekit.sweep_job"] for r in runs) == ["0", "1"]
     assert all(r.info.status == "FINISHED" for r in runs)
     assert len(list((workdir / "sweep").glob("*/results.parquet"))) == 2
 

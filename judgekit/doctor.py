@@ -1,0 +1,129 @@
+"""``judgekit doctor [overrides]``: check that a run would work, without running it.
+
+Checks the key's environment variable (never printing it), the dataset and its schema, where
+MLflow will log, and the judge endpoint with a one-row probe (starting the local server if the
+judge is local). Exit 0 when every check passes, 1 when one fails, 2 for a config error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+from judgekit.config import Config
+from judgekit.errors import ConfigError, JudgekitError
+
+__all__ = ["Check", "main", "run_checks"]
+
+
+@dataclass
+class Check:
+    """One line of the doctor's report."""
+
+    name: str
+    ok: bool
+    detail: str
+
+
+def _check_key(cfg: Config) -> Check:
+    env = cfg.judge.api_key_env
+    if not env:
+        return Check("api key", True, "no key needed (judge.api_key_env is null)")
+    if os.environ.get(env):
+        return Check("api key", True, f"{env} is set (value not shown)")
+    return Check("api key", False, f"{env} is not set; export {env}=... before running")
+
+
+def _check_data(cfg: Config) -> tuple[Check, Any]:
+    from judgekit.pipeline import prepare
+
+    try:
+        prepared = prepare(cfg, require_key=False)
+    except JudgekitError as err:
+        return Check("dataset", False, str(err)), None
+    n = len(prepared.examples)
+    labelled = [s for s in cfg.score.names if s in cfg.dataset.fields.scores]
+    detail = f"{cfg.dataset.name}: {n} examples pass the schema check; human labels for {labelled}"
+    return Check("dataset", True, detail), prepared
+
+
+def _check_tracking(cfg: Config) -> Check:
+    if not cfg.tracking.enabled:
+        return Check("mlflow", True, "tracking.enabled=false: nothing is logged to MLflow")
+    uri = cfg.tracking.uri
+    where = f"experiment {cfg.tracking.experiment!r} at {uri}"
+    if uri.startswith(("http://", "https://")):
+        import urllib.request
+
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=5) as reply:
+                ok = reply.status == 200
+        except OSError as err:
+            return Check("mlflow", False, f"{where}: server does not answer ({err})")
+        return Check("mlflow", ok, where)
+    return Check("mlflow", True, where + f" (working directory {os.getcwd()})")
+
+
+def _check_endpoint(cfg: Config, prepared: Any) -> Check:
+    from judgekit.parsing import parse_scores
+    from judgekit.pipeline import client_for, local_judge, resolve_api_key
+    from judgekit.prompts import render
+    from judgekit.runner import run_async
+
+    if prepared is None:
+        return Check("judge endpoint", False, "not probed: the dataset check failed")
+    prepared.api_key = resolve_api_key(cfg.judge)
+    with ExitStack() as stack:
+        try:
+            judge, _ = local_judge(stack, cfg.judge)
+        except JudgekitError as err:
+            return Check("judge endpoint", False, str(err))
+        messages = render(cfg.prompt, prepared.examples[0], cfg.score)
+        start = time.perf_counter()
+        response = run_async(client_for(prepared, judge).complete(messages))
+        took = time.perf_counter() - start
+    where = f"{judge.model} at {judge.api_base or 'the provider default'}"
+    if response.failure:
+        return Check("judge endpoint", False, f"{where}: {response.failure} ({response.detail})")
+    parsed = parse_scores(response.text, cfg.score.scores)
+    failed = {k: v.failure for k, v in parsed.items() if v.failure}
+    note = (
+        f"parsed {dict((k, v.value) for k, v in parsed.items())}"
+        if not failed
+        else f"answered but {failed}"
+    )
+    return Check(
+        "judge endpoint", True, f"{where}: answered a one-row probe in {took:.1f} s; {note}"
+    )
+
+
+def run_checks(cfg: Config) -> list[Check]:
+    """Every check, in the order a run would meet them."""
+    key = _check_key(cfg)
+    data, prepared = _check_data(cfg)
+    checks = [key, data, _check_tracking(cfg)]
+    if key.ok:
+        checks.append(_check_endpoint(cfg, prepared))
+    else:
+        checks.append(Check("judge endpoint", False, "not probed: the api key is missing"))
+    return checks
+
+
+def main(argv: list[str]) -> int:
+    """Compose the config from ``argv`` overrides, run the checks, print them, return the code."""
+    from judgekit.cli import compose_config, quiet_third_party_loggers, to_config
+
+    quiet_third_party_loggers()
+    try:
+        cfg = to_config(compose_config(argv))
+    except ConfigError as err:
+        print(f"judgekit: error: {err}", file=sys.stderr)
+        return 2
+    checks = run_checks(cfg)
+    for check in checks:
+        print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
+    return 0 if all(c.ok for c in checks) else 1

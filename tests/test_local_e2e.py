@@ -1,0 +1,79 @@
+"""The offline default end to end: the real local model judges the demo set, MLflow gets the run,
+and no llama.cpp process outlives judgekit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import assert_gone, run_cli
+
+pytestmark = [pytest.mark.slow, pytest.mark.local_model]
+
+
+def _runs(workdir: Path, experiment: str = "judgekit"):  # noqa: ANN202
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    exp = client.get_experiment_by_name(experiment)
+    return client.search_runs([exp.experiment_id]) if exp else []
+
+
+def test_default_run_judges_with_the_local_model_and_logs_to_mlflow(
+    model_path: Path, tmp_path: Path
+) -> None:
+    proc = run_cli(["runner.limit_samples=10", "hydra.run.dir=out"], tmp_path, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    [run] = _runs(tmp_path)
+    metrics, tags = run.data.metrics, run.data.tags
+    assert (
+        tags["judgekit.judge"] == "local"
+        and "local-qwen2.5-coder-0.5b" in tags["judgekit.judge_model"]
+    )
+    assert metrics["helpfulness/n_total"] == 10
+    assert metrics["helpfulness/n_scored"] >= 9, "at least 90 % of rows parsed"
+    assert "helpfulness/pearson" in metrics and "helpfulness/qwk" in metrics
+    pid = int(tags["judgekit.local_server_pid"])
+    assert_gone(pid)
+
+
+def test_doctor_probes_the_local_judge(model_path: Path, tmp_path: Path) -> None:
+    proc = run_cli(["doctor"], tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+    assert "[ok] judge endpoint: openai/local-qwen2.5-coder-0.5b" in proc.stdout
+
+
+def test_ctrl_c_during_a_run_stops_the_server(model_path: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "judgekit.cli",
+            "hydra.run.dir=out",
+            "hydra.job_logging.root.level=INFO",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    pid = None
+    deadline = time.monotonic() + 300
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if "local judge" in line and "(pid " in line:
+            pid = int(line.rsplit("(pid ", 1)[1].split(")")[0])
+            break
+        assert time.monotonic() < deadline, "the local server did not start"
+    assert pid is not None
+    time.sleep(2)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert_gone(pid)
