@@ -210,6 +210,9 @@ class ScoreSpec:
 
     name: str = "???"
     """The score's name; also the default JSON key and the metric prefix."""
+    kind: str = "pointwise"
+    """``pointwise`` (a value per response) or ``preference`` (a verdict between responses A and
+    B, with labels ``A``, ``B`` and ``tie``): preference scores get pairwise statistics."""
     description: str = ""
     """What the score measures, shown to the judge."""
     minimum: float | None = None
@@ -225,6 +228,15 @@ class ScoreSpec:
 
     def __post_init__(self) -> None:
         where = f"score {self.name!r}"
+        if self.kind not in {"pointwise", "preference"}:
+            raise ConfigError(
+                f"{where}: kind {self.kind!r} is not valid; use pointwise or preference"
+            )
+        if self.kind == "preference" and set(self.labels) != {"A", "B", "tie"}:
+            raise ConfigError(
+                f"{where}: a preference score needs exactly the labels A, B and tie "
+                f"(found {sorted(self.labels)})"
+            )
         if self.labels:
             if self.minimum is not None or self.maximum is not None:
                 raise ConfigError(f"{where}: give either labels or minimum/maximum, not both")
@@ -296,7 +308,11 @@ class FieldsConfig:
     scores: dict[str, str] = field(default_factory=_helpsteer2_score_columns)
     """Score name -> column with the human score; a score missing here has no human label."""
     extra: dict[str, str] = field(default_factory=dict)
-    """Further template names -> columns (``item.<name>``)."""
+    """Further template names -> columns (``item.<name>``), e.g. ``response_a: output_1``."""
+    label_map: dict[str, str] = field(default_factory=dict)
+    """Raw human-label values -> rubric label names, e.g. ``{"1": "A", "2": "B", "0": "tie"}``."""
+    annotators: dict[str, list[str]] = field(default_factory=dict)
+    """Score name -> columns with each annotator's own label, for the human-human ceiling."""
 
 
 @dataclass
@@ -315,6 +331,12 @@ class DatasetConfig:
     """For ``hub``: split -> file inside the dataset repository, e.g. validation.jsonl.gz."""
     rows: list[Any] | None = None
     """For ``inline``: the rows themselves, as mappings."""
+    data_root: str | None = None
+    """Folder the dataset files live under (paths in dataset options are built on it); defaults
+    to ``$JUDGEKIT_DATA_ROOT`` or ``../shared/data`` in the options that use it."""
+    adapter: str | None = None
+    """Name of a row adapter in ``judgekit.adapters`` that reshapes each raw row (e.g. ``pandalm``:
+    joins instruction and input, takes the annotators' majority)."""
     fields: FieldsConfig = field(default_factory=FieldsConfig)
     """Which columns mean what."""
 

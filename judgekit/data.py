@@ -19,7 +19,8 @@ from judgekit.errors import DatasetError
 
 __all__ = ["Example", "load_examples", "load_rows", "to_examples", "FILE_FORMATS"]
 
-FILE_FORMATS = (".jsonl", ".jsonl.gz", ".csv", ".parquet")
+FILE_FORMATS = (".jsonl", ".jsonl.gz", ".json", ".csv", ".parquet")
+_GLOB_CHARS = set("*?[")
 
 
 @dataclass
@@ -30,6 +31,8 @@ class Example:
     item: dict[str, Any]
     human: dict[str, float] = field(default_factory=dict)
     group: str = ""
+    annotators: dict[str, list[float]] = field(default_factory=dict)
+    """Each annotator's own value per score, when the data has them (for the human ceiling)."""
 
 
 def load_examples(cfg: DatasetConfig, schema: ScoreSchemaConfig) -> list[Example]:
@@ -44,9 +47,55 @@ def load_rows(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], str]:
         rows = [dict(r) for r in cfg.rows or []]
         return _check_mappings(rows, "dataset.rows"), "dataset.rows"
     if cfg.source == "hub":
-        return _load_hub(cfg), f"{cfg.path} ({cfg.split or 'train'})"
-    path = Path(str(cfg.path)).expanduser()
-    return _load_file(path), path.name
+        rows, where = _load_hub(cfg), f"{cfg.path} ({cfg.split or 'train'})"
+    else:
+        rows, where = _load_paths(cfg)
+    return _adapt(rows, cfg.adapter, where), where
+
+
+def _load_paths(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], str]:
+    """One file, or every file a glob pattern matches (each row tagged with its ``_source``)."""
+    _check_data_root(cfg)
+    text = str(cfg.path)
+    if not _GLOB_CHARS & set(text):
+        path = Path(text).expanduser()
+        return _load_file(path), path.name
+    base = Path(text).expanduser()
+    anchor = next(p for p in [base, *base.parents] if not _GLOB_CHARS & set(str(p)))
+    matches = sorted(anchor.glob(str(base.relative_to(anchor))))
+    if not matches:
+        raise DatasetError(f"dataset.path: no file matches {text!r}")
+    rows = []
+    for path in matches:
+        source = str(path.parent.relative_to(anchor)) if path.parent != anchor else path.name
+        rows.extend({**row, "_source": source} for row in _load_file(path))
+    return rows, f"{text} ({len(matches)} files)"
+
+
+def _check_data_root(cfg: DatasetConfig) -> None:
+    if cfg.data_root and not Path(cfg.data_root).expanduser().is_dir():
+        raise DatasetError(
+            f"dataset.data_root: {cfg.data_root} does not exist (working directory {Path.cwd()}); "
+            "set dataset.data_root=DIR or JUDGEKIT_DATA_ROOT to the folder holding the datasets"
+        )
+
+
+def _adapt(rows: list[dict[str, Any]], adapter: str | None, where: str) -> list[dict[str, Any]]:
+    if adapter is None:
+        return rows
+    from judgekit.adapters import get_adapter
+
+    convert = get_adapter(adapter)
+    out = []
+    for index, row in enumerate(rows):
+        try:
+            out.append(convert(row))
+        except (KeyError, TypeError, ValueError) as err:
+            raise DatasetError(
+                f"{where}: row {index} cannot be read by dataset.adapter={adapter}: "
+                f"{type(err).__name__}: {err}"
+            ) from None
+    return out
 
 
 def _check_mappings(rows: list[Any], where: str) -> list[dict[str, Any]]:
@@ -80,6 +129,8 @@ def _load_file(path: Path) -> list[dict[str, Any]]:
             rows = _read_csv(path)
         elif fmt == ".parquet":
             rows = _read_parquet(path)
+        elif fmt == ".json":
+            rows = _read_json(path)
         else:
             rows = _read_jsonl(path, compressed=fmt == ".jsonl.gz")
     except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as err:
@@ -101,6 +152,19 @@ def _read_jsonl(path: Path, *, compressed: bool) -> list[dict[str, Any]]:
                     f"{path}: line {lineno} is not valid JSON ({err.msg} at column {err.colno})"
                 ) from None
     return rows
+
+
+def _read_json(path: Path) -> list[dict[str, Any]]:
+    """A JSON array of rows (or an object holding one under ``data``, ``rows`` or ``examples``)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DatasetError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    if isinstance(data, dict):
+        data = next((data[k] for k in ("data", "rows", "examples") if k in data), None)
+    if not isinstance(data, list):
+        raise DatasetError(f"{path}: expected a JSON array of rows (or {{'data': [...]}})")
+    return data
 
 
 def _read_csv(path: Path) -> list[dict[str, Any]]:
@@ -168,6 +232,8 @@ def _check_columns(
     for name in schema.names:
         if name in cfg.fields.scores:
             wanted.append((f"dataset.fields.scores.{name}", cfg.fields.scores[name]))
+        for col in cfg.fields.annotators.get(name, []):
+            wanted.append((f"dataset.fields.annotators.{name}", col))
     for key, col in wanted:
         if col not in first:
             raise DatasetError(
@@ -192,12 +258,26 @@ def _to_example(
         item[name] = row[col]
     example_id = str(row[cfg.fields.id]) if cfg.fields.id else str(index)
     group = str(row[cfg.fields.group]) if cfg.fields.group else str(item.get("prompt", ""))
-    human = {}
+    human, annotators = {}, {}
+    label_map = cfg.fields.label_map
     for spec in schema.scores:
         column = cfg.fields.scores.get(spec.name)
         if column is not None:
-            human[spec.name] = _human_value(row.get(column), spec, index, column, where)
-    return Example(id=example_id, item=item, human=human, group=group)
+            raw = _mapped(row.get(column), label_map)
+            human[spec.name] = _human_value(raw, spec, index, column, where)
+        columns = cfg.fields.annotators.get(spec.name, [])
+        if columns:
+            annotators[spec.name] = [
+                _human_value(_mapped(row.get(c), label_map), spec, index, c, where) for c in columns
+            ]
+    return Example(id=example_id, item=item, human=human, group=group, annotators=annotators)
+
+
+def _mapped(value: Any, label_map: dict[str, str]) -> Any:
+    """A raw label through ``fields.label_map`` (keys compared as strings)."""
+    if not label_map or value is None:
+        return value
+    return label_map.get(str(value), value)
 
 
 def _human_value(value: Any, spec: Any, index: int, column: str, where: str) -> float:

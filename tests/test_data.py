@@ -52,7 +52,7 @@ def test_each_format_loads_the_same_examples(tmp_path: Path, name: str) -> None:
 
 def test_unknown_extension_names_the_valid_ones(tmp_path: Path) -> None:
     with pytest.raises(
-        DatasetError, match=r"unknown extension '.txt'.*\.jsonl, \.jsonl\.gz, \.csv"
+        DatasetError, match=r"unknown extension .\.txt.*\.jsonl, \.jsonl\.gz, \.json, \.csv"
     ):
         load_examples(_cfg(tmp_path / "d.txt"), SCHEMA)
 
