@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -144,16 +144,30 @@ def _requests(prepared: PreparedRun) -> Iterator[JudgeRequest]:
             yield JudgeRequest(index, example.id, render(cfg.prompt, example, cfg.score))
 
 
-def _judge(prepared: PreparedRun, client: JudgeClient) -> tuple[dict[int, Any], int | None]:
+def _judge(
+    prepared: PreparedRun,
+    client: JudgeClient,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> tuple[dict[int, Any], int | None]:
     runner = prepared.config.runner
+    total = len(prepared.examples) - len(prepared.reused)
+    done = 0
+
+    def count(request: JudgeRequest, response: Any) -> None:
+        nonlocal done
+        done += 1
+        if on_progress is not None:
+            on_progress(done, total)
+
     outcome = run_async(
         judge_all(
             _requests(prepared),
             client,
             parallelism=_effective_parallelism(prepared.config),
             stop_on_failure=not runner.ignore_request_failure,
-            total=len(prepared.examples) - len(prepared.reused),
+            total=total,
             progress=runner.progress,
+            on_response=count,
         )
     )
     return {**prepared.reused, **outcome.responses}, outcome.stopped_at
@@ -221,10 +235,12 @@ def run(
     client: JudgeClient | None = None,
     prepared: PreparedRun | None = None,
     tags: dict[str, str] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> RunResult:
     """Run the experiment ``cfg`` end to end; outputs go to ``out_dir`` when one is given.
 
-    ``tags`` are added to the MLflow run (the CLI adds the sweep id and job number of a multirun).
+    ``tags`` are added to the MLflow run (the CLI adds the sweep id and job number of a multirun);
+    ``on_progress(done, total)`` is called after each judged request (durable jobs report it).
     """
     prepared = prepared or prepare(cfg)
     with ExitStack() as stack:
@@ -237,7 +253,7 @@ def run(
             else nullcontext()
         )
         call = _cached(client or client_for(prepared, judge), cache, cfg)
-        responses, stopped_at = _judge(prepared, call)
+        responses, stopped_at = _judge(prepared, call, on_progress)
         result = _finish(prepared, responses, out_dir, mlrun, cache)
         _check_coverage(result, out_dir)
         if stopped_at is not None:
