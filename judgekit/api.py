@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from judgekit.config import (
+    HELPSTEER2_SCORES,
     Config,
     DatasetConfig,
     FieldsConfig,
@@ -44,16 +45,23 @@ def _dataset(value: Any, fields: FieldsConfig | None) -> DatasetConfig | None:
         )
     if isinstance(value, Path) or (isinstance(value, str) and Path(value).suffix):
         return DatasetConfig(
-            name=Path(value).name, source="file", path=str(value), fields=fields or FieldsConfig()
+            name=Path(value).name,
+            source="file",
+            path=str(value),
+            fields=fields or _helpsteer2_fields(),
         )
     return None
 
 
+def _helpsteer2_fields() -> FieldsConfig:
+    """A file in HelpSteer2's schema: prompt, response and the five score columns."""
+    return FieldsConfig(scores={name: name for name in HELPSTEER2_SCORES})
+
+
 def _inline_fields(rows: list[dict[str, Any]]) -> FieldsConfig:
-    """Inline rows carry human scores only in the columns they actually have."""
+    """Rows in HelpSteer2's schema: human scores from whichever of its score columns they have."""
     columns = set().union(*(r.keys() for r in rows))
-    default = FieldsConfig()
-    return replace(default, scores={k: v for k, v in default.scores.items() if v in columns})
+    return FieldsConfig(scores={name: name for name in HELPSTEER2_SCORES if name in columns})
 
 
 def build_config(

@@ -18,7 +18,7 @@ from judgekit.errors import ConfigError, JudgekitError
 
 __all__ = ["compose_config", "conf_dir", "main"]
 
-SUBCOMMANDS = ("doctor", "fake-judge", "compare")
+SUBCOMMANDS = ("doctor", "fake-judge", "compare", "submit", "status", "result", "cancel")
 _failures: list[int] = []
 
 
@@ -149,7 +149,12 @@ def _task(cfg: Any) -> None:
 
 def quiet_third_party_loggers() -> None:
     """Keep litellm, httpx and MLflow from logging request details (keys included) or noise."""
-    for name in ("LiteLLM", "litellm", "LiteLLM Router", "LiteLLM Proxy", "httpx", "httpcore"):
+    import os
+
+    if not os.environ.get("LITELLM_LOG"):  # a user who asks for litellm's logs gets them
+        for name in ("LiteLLM", "litellm", "LiteLLM Router", "LiteLLM Proxy"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    for name in ("httpx", "httpcore"):
         logging.getLogger(name).setLevel(logging.WARNING)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -36,10 +36,6 @@ __all__ = [
 HELPSTEER2_SCORES = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"]
 
 
-def _helpsteer2_score_columns() -> dict[str, str]:
-    return {name: name for name in HELPSTEER2_SCORES}
-
-
 @dataclass
 class LocalModelConfig:
     """How judgekit starts its own llama.cpp server for ``judge=local*``."""
@@ -99,6 +95,9 @@ class JudgeConfig:
     """Ask for ``top_logprobs`` and report logprob-weighted expected scores next to parsed ones."""
     top_logprobs: int = 10
     """How many alternatives per token to ask for when ``logprobs`` is on."""
+    swap: bool = False
+    """Pairwise: judge every pair in both orders (A/B and B/A). Consistent verdicts stand; an
+    inconsistent pair counts as a tie (and is counted as inconsistent)."""
     local: LocalModelConfig | None = None
     """When set, judgekit starts a llama.cpp server for this judge and stops it afterwards."""
     extra_params: dict[str, Any] = field(default_factory=dict)
@@ -305,7 +304,7 @@ class FieldsConfig:
     """Column with a unique example id; null numbers the rows from 0."""
     group: str | None = None
     """Column whose equal values mark rows that share a prompt; null groups by the prompt text."""
-    scores: dict[str, str] = field(default_factory=_helpsteer2_score_columns)
+    scores: dict[str, str] = field(default_factory=dict)
     """Score name -> column with the human score; a score missing here has no human label."""
     extra: dict[str, str] = field(default_factory=dict)
     """Further template names -> columns (``item.<name>``), e.g. ``response_a: output_1``."""
@@ -459,9 +458,7 @@ class Config:
             scores=[ScoreSpec(name="score", minimum=0, maximum=1)]
         )
     )
-    dataset: DatasetConfig = field(
-        default_factory=lambda: DatasetConfig(source="inline", rows=[{}])
-    )
+    dataset: DatasetConfig = "???"  # type: ignore[assignment]  # OmegaConf's MISSING: from a group
     runner: RunnerConfig = field(default_factory=RunnerConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)

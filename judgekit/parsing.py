@@ -473,13 +473,24 @@ def _in_range(value: float, spec: ScoreSpec) -> float:
     return value
 
 
+_VERDICT_WRAPPER = re.compile(
+    r"^(?:\[\[\s*(.+?)\s*\]\]|(?:response|output|assistant)\s+(.+))$", re.I
+)
+
+
 def _label_value(raw: Any, spec: ScoreSpec) -> float:
     """The value of a rubric label named by ``raw``, or ``raw`` when it equals a label's value."""
     if isinstance(raw, str):
-        wanted = raw.strip().casefold()
+        wanted = _VERDICT_WRAPPER.sub(lambda m: m.group(1) or m.group(2), raw.strip()).casefold()
         for name, label in spec.labels.items():
             if name.strip().casefold() == wanted:
                 return float(label.value)
+    if spec.kind == "preference":
+        # A bare 1 or 2 from a judge usually means "response 1/2", not the label's value.
+        raise _Failed(
+            "invalid_label",
+            f"verdict {_short(raw)} is not one of {', '.join(map(repr, spec.labels))}",
+        )
     number = _label_number(raw)
     if number is not None and any(number == label.value for label in spec.labels.values()):
         return number

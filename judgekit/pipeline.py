@@ -21,7 +21,7 @@ import pandas as pd
 from judgekit.client import JudgeClient, LiteLLMClient
 from judgekit.config import Config, JudgeConfig
 from judgekit.data import Example, load_examples
-from judgekit.errors import RunError, SecretError
+from judgekit.errors import ConfigError, RunError, SecretError, TemplateError
 from judgekit.prompts import check_template_fields, render
 from judgekit.results import build_results, write_results
 from judgekit.runner import JudgeRequest, judge_all, run_async
@@ -122,7 +122,12 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
     examples = sample_examples(
         examples, cfg.runner.limit_samples, seed=cfg.runner.seed, stratify_by=stratify
     )
+    _check_prompt_kind(cfg)
     render(cfg.prompt, examples[0], cfg.score)
+    if swaps(cfg):
+        render(cfg.prompt, swapped_example(examples[0]), cfg.score)
+        if cfg.runner.rejudge:
+            raise ConfigError("runner.rejudge: not available with judge.swap=true yet")
     api_key = resolve_api_key(cfg.judge) if require_key else None
     prepared = PreparedRun(cfg, examples, api_key)
     if cfg.runner.rejudge == "failed" and cfg.runner.rejudge_from:
@@ -137,11 +142,61 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
     return prepared
 
 
+def _check_prompt_kind(cfg: Config) -> None:
+    """A preference score needs a prompt that shows both responses, and the other way round."""
+    from judgekit.prompts import item_fields
+
+    pairwise_prompt = {"response_a", "response_b"} <= item_fields(cfg.prompt)
+    preference = any(spec.kind == "preference" for spec in cfg.score.scores)
+    if preference and not pairwise_prompt:
+        raise ConfigError(
+            f"prompt {cfg.prompt.name!r} does not show item.response_a and item.response_b, but "
+            f"score {cfg.score.name!r} asks for a preference; use prompt=pairwise_v1 or pairwise_v2"
+        )
+    if pairwise_prompt and not preference:
+        raise ConfigError(
+            f"prompt {cfg.prompt.name!r} compares two responses, but score {cfg.score.name!r} has "
+            "no preference score; use score=preference"
+        )
+
+
+def swaps(cfg: Config) -> bool:
+    """True when every pair is judged in both orders (``judge.swap`` with a preference score)."""
+    if not cfg.judge.swap:
+        return False
+    if not any(spec.kind == "preference" for spec in cfg.score.scores):
+        raise ConfigError(
+            f"judge.swap: true needs a preference score (score=preference); "
+            f"score {cfg.score.name!r} has none"
+        )
+    return True
+
+
+def swapped_example(example: Example) -> Example:
+    """The same pair with ``item.response_a`` and ``item.response_b`` exchanged."""
+    item = example.item
+    if "response_a" not in item or "response_b" not in item:
+        raise TemplateError(
+            "judge.swap: the data has no item.response_a/item.response_b to swap; map them with "
+            "dataset.fields.extra.response_a=<column> and dataset.fields.extra.response_b=<column>"
+        )
+    swapped = {**item, "response_a": item["response_b"], "response_b": item["response_a"]}
+    return replace(example, item=swapped)
+
+
 def _requests(prepared: PreparedRun) -> Iterator[JudgeRequest]:
+    """One request per example, or two (original, swapped; indexes 2i and 2i+1) with swap."""
     cfg = prepared.config
+    swap = swaps(cfg)
     for index, example in enumerate(prepared.examples):
-        if index not in prepared.reused:
+        if index in prepared.reused:
+            continue
+        if not swap:
             yield JudgeRequest(index, example.id, render(cfg.prompt, example, cfg.score))
+            continue
+        yield JudgeRequest(2 * index, example.id, render(cfg.prompt, example, cfg.score))
+        flipped = swapped_example(example)
+        yield JudgeRequest(2 * index + 1, example.id, render(cfg.prompt, flipped, cfg.score))
 
 
 def _judge(
@@ -150,7 +205,8 @@ def _judge(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> tuple[dict[int, Any], int | None]:
     runner = prepared.config.runner
-    total = len(prepared.examples) - len(prepared.reused)
+    per_example = 2 if swaps(prepared.config) else 1
+    total = (len(prepared.examples) - len(prepared.reused)) * per_example
     done = 0
 
     def count(request: JudgeRequest, response: Any) -> None:
@@ -257,13 +313,26 @@ def run(
         result = _finish(prepared, responses, out_dir, mlrun, cache)
         _check_coverage(result, out_dir)
         if stopped_at is not None:
-            reason = responses[stopped_at].failure
+            failed = responses[stopped_at]
+            row = stopped_at // 2 if swaps(cfg) else stopped_at
             raise RunError(
-                f"runner.ignore_request_failure=false: row {stopped_at} "
-                f"(id {prepared.examples[stopped_at].id!r}) failed with {reason} "
-                f"({responses[stopped_at].detail}); results so far are in {out_dir or 'memory'}"
+                f"runner.ignore_request_failure=false: row {row} "
+                f"(id {prepared.examples[row].id!r}) failed with {failed.failure} "
+                f"({failed.detail}); results so far are in {out_dir or 'memory'}"
             )
     return result
+
+
+def _annotator_labels(examples: list[Example], cfg: Config) -> dict[str, Any]:
+    """Per score, an (examples × annotators) array of each annotator's label, when the data has them."""
+    import numpy as np
+
+    labels = {}
+    for name in cfg.dataset.fields.annotators:
+        rows = [e.annotators.get(name) for e in examples]
+        if rows and all(r is not None for r in rows):
+            labels[name] = np.array(rows, dtype=float)
+    return labels
 
 
 def _check_coverage(result: RunResult, out_dir: Path | None) -> None:
@@ -338,8 +407,13 @@ def _finish(
     cache: Any = None,
 ) -> RunResult:
     cfg = prepared.config
-    frame = build_results(prepared.examples, responses, cfg.score)
-    report, aggregate = agreement_report(frame, cfg)
+    if swaps(cfg):
+        first = {i // 2: r for i, r in responses.items() if i % 2 == 0}
+        second = {i // 2: r for i, r in responses.items() if i % 2 == 1}
+        frame = build_results(prepared.examples, first, cfg.score, second)
+    else:
+        frame = build_results(prepared.examples, responses, cfg.score)
+    report, aggregate = agreement_report(frame, cfg, _annotator_labels(prepared.examples, cfg))
     result = RunResult(cfg, prepared.examples, frame, report, aggregate, failure_counts(frame))
     result.cache_stats = cache.stats() if cache is not None else {}
     if out_dir is None:

@@ -52,8 +52,8 @@ def score_histogram(frame: pd.DataFrame, spec: ScoreSpec) -> Figure:
     return fig
 
 
-def confusion_heatmap(frame: pd.DataFrame, spec: ScoreSpec) -> Figure:
-    """Human × judge counts over the declared levels, rows where both exist."""
+def confusion_frame(frame: pd.DataFrame, spec: ScoreSpec) -> pd.DataFrame:
+    """Human (rows) × judge (columns) counts over the declared levels, rows where both exist."""
     levels = _levels(spec)
     both = frame.dropna(subset=["human", "judge"])
     matrix = np.zeros((len(levels), len(levels)), dtype=int)
@@ -61,6 +61,15 @@ def confusion_heatmap(frame: pd.DataFrame, spec: ScoreSpec) -> Figure:
     for human, judge in zip(both["human"].round(), both["judge"].round(), strict=True):
         if float(human) in index and float(judge) in index:
             matrix[index[float(human)], index[float(judge)]] += 1
+    labels = [f"{level:g}" for level in levels]
+    return pd.DataFrame(matrix, index=pd.Index(labels, name="human"), columns=labels)
+
+
+def confusion_heatmap(frame: pd.DataFrame, spec: ScoreSpec) -> Figure:
+    """Human × judge counts over the declared levels, rows where both exist."""
+    levels = _levels(spec)
+    both = frame.dropna(subset=["human", "judge"])
+    matrix = confusion_frame(frame, spec).to_numpy()
     fig = _figure(5.0, 4.5)
     ax = fig.add_subplot()
     image = ax.imshow(matrix, cmap="Blues", origin="lower")
@@ -123,10 +132,14 @@ def save_figures(frame: pd.DataFrame, specs: list[ScoreSpec], out_dir: Path) -> 
         figures = {f"hist_{spec.name}.png": score_histogram(part, spec)}
         if part["human"].notna().any():
             figures[f"confusion_{spec.name}.png"] = confusion_heatmap(part, spec)
+            table = out_dir / f"confusion_{spec.name}.csv"
+            confusion_frame(part, spec).to_csv(table)
+            paths.append(table)
         for name, fig in figures.items():
             fig.savefig(out_dir / name, dpi=100)
             paths.append(out_dir / name)
     path = out_dir / "percentiles.png"
     percentile_table(frame, specs).savefig(path, dpi=100)
-    paths.append(path)
+    percentile_frame(frame, specs).to_csv(out_dir / "percentiles.csv", index=False)
+    paths += [path, out_dir / "percentiles.csv"]
     return paths

@@ -45,9 +45,15 @@ def _parse(source: str, where: str) -> nodes.Template:
 
 def item_fields(prompt: PromptConfig) -> set[str]:
     """The ``item.<field>`` names the prompt's messages use."""
+    return set(_item_fields(prompt.name, tuple(m.content for m in prompt.messages)))
+
+
+@lru_cache(maxsize=256)
+def _item_fields(name: str, sources: tuple[str, ...]) -> frozenset[str]:
+    """Parsed once per prompt: the pipeline checks every example against the same templates."""
     fields: set[str] = set()
-    for i, message in enumerate(prompt.messages):
-        tree = _parse(message.content, f"prompt {prompt.name!r} message {i}")
+    for i, source in enumerate(sources):
+        tree = _parse(source, f"prompt {name!r} message {i}")
         for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
             target = node.node
             if isinstance(target, nodes.Name) and target.name == "item":
@@ -55,7 +61,7 @@ def item_fields(prompt: PromptConfig) -> set[str]:
                     fields.add(node.attr)
                 elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
                     fields.add(node.arg.value)
-    return fields
+    return frozenset(fields)
 
 
 def check_template_fields(prompt: PromptConfig, example: Example, where: str) -> None:

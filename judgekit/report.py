@@ -8,6 +8,15 @@ from typing import Any
 __all__ = ["format_report"]
 
 COLUMNS = ("pearson", "spearman", "mae", "qwk", "n_scored", "n_failed", "coverage")
+PAIRWISE_COLUMNS = (
+    "accuracy",
+    "accuracy_with_ties",
+    "kappa",
+    "position_consistency",
+    "human_kappa",
+    "n_scored",
+    "n_failed",
+)
 
 
 def _cell(value: Any) -> str:
@@ -31,11 +40,14 @@ def format_report(result: Any) -> str:
         f"{len(result.examples)} examples"
     ]
     if result.agreement:
-        rows = [
-            [score, *(_cell(stats.get(c)) for c in COLUMNS)]
-            for score, stats in result.agreement.items()
-        ]
-        lines += _table(["score", *COLUMNS], rows)
+        for columns in (COLUMNS, PAIRWISE_COLUMNS):
+            rows = [
+                [score, *(_cell(stats.get(c)) for c in columns)]
+                for score, stats in result.agreement.items()
+                if ("accuracy" in stats) == (columns is PAIRWISE_COLUMNS)
+            ]
+            if rows:
+                lines += _table(["score", *columns], rows)
     else:
         keys = ("count", "n_failed", "mean", "std", "min", "max")
         rows = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -41,6 +42,14 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         b'{"prompt": "caf\xe9", "response": "r", "helpfulness": 1}\n'
     )
     (root / "data.txt").write_text("hello\n")
+    (root / "empty.jsonl").write_text("")
+    (root / "broken.jsonl").write_text(json.dumps(ROW) + '\n{"prompt": \n')
+    (root / "dupes.jsonl").write_text(
+        "".join(json.dumps({**ROW, "id": "x"}) + "\n" for _ in range(2))
+    )
+    (root / "object.json").write_text(json.dumps({"prompt": "p"}))
+    whole = gzip.compress(("".join(json.dumps(ROW) + "\n" for _ in range(200))).encode())
+    (root / "truncated.jsonl.gz").write_bytes(whole[: len(whole) // 2])
     return root
 
 
@@ -62,6 +71,41 @@ BAD_INPUTS = {
         ["score.scores=[{name: helpfulness, minimum: 4, maximum: 0}]"],
         "greater than maximum",
     ),
+    "empty file": (["dataset.path={data}/empty.jsonl"], "no rows; the dataset is empty"),
+    "truncated gzip": (["dataset.path={data}/truncated.jsonl.gz"], "cannot be read as .jsonl.gz"),
+    "broken json line": (["dataset.path={data}/broken.jsonl"], "line 2 is not valid JSON"),
+    "json not an array": (["dataset.path={data}/object.json"], "expected a JSON array of rows"),
+    "duplicate ids": (
+        ["dataset.path={data}/dupes.jsonl", "dataset.fields.id=id"],
+        "share the id 'x'",
+    ),
+    "bad regex": (
+        [
+            "score.scores=[{name: helpfulness, minimum: 0, maximum: 4, parser: {kind: regex, pattern: '(['}}]"
+        ],
+        "score parser pattern",
+    ),
+    "unknown adapter": (["dataset.adapter=nope"], "dataset.adapter: 'nope' is not a known adapter"),
+    "missing data root": (
+        ["dataset.data_root=/nonexistent/data"],
+        "dataset.data_root: /nonexistent/data does not exist",
+    ),
+    "bad cache mode": (["cache.mode=sometimes"], "cache.mode: 'sometimes' is not valid"),
+    "unusable cache dir": (["cache.dir=/proc/judgekit-cache"], "cache"),
+    "swap without preference": (["judge.swap=true"], "judge.swap: true needs a preference score"),
+    "rejudge without source": (["runner.rejudge=failed"], "runner.rejudge_from: not set"),
+    "coverage above 1": (["runner.min_coverage=2"], "runner.min_coverage: 2.0 is not valid"),
+    "confidence above 1": (["stats.confidence=1.5"], "stats.confidence: 1.5 is not valid"),
+    "template syntax": (
+        ["prompt.messages=[{role: user, content: 'Rate {{ item.prompt '}]"],
+        "template syntax error",
+    ),
+    "local weights missing": (
+        ["judge=local", "judge.local.model_path=/nonexistent/model.gguf"],
+        "judge.local.model_path: /nonexistent/model.gguf does not exist",
+    ),
+    "negative timeout": (["judge.timeout_s=-1"], "judge.timeout_s: -1.0 is not valid"),
+    "mistyped group key": (["runner.parralelism=2"], "Key 'parralelism' not in 'RunnerConfig'"),
 }
 
 

@@ -556,3 +556,35 @@ def test_expected_score_is_nan_when_not_computable(
     content: list[dict[str, Any]], spec: ScoreSpec
 ) -> None:
     assert math.isnan(expected_score_from_logprobs(content, spec))
+
+
+def _preference() -> ScoreSpec:
+    labels = {
+        "A": RubricLabel(0.0, "A is better"),
+        "B": RubricLabel(1.0, "B is better"),
+        "tie": RubricLabel(0.5, "equal"),
+    }
+    return ScoreSpec(name="preference", kind="preference", labels=labels)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ('{"preference": "A"}', 0.0),
+        ('{"preference": "b"}', 1.0),
+        ('{"preference": "Tie"}', 0.5),
+        ('{"preference": "[[B]]"}', 1.0),
+        ('{"preference": "Response A"}', 0.0),
+    ],
+)
+def test_preference_verdicts(text: str, value: float) -> None:
+    assert parse_scores(text, [_preference()])["preference"].value == value
+
+
+@pytest.mark.parametrize(
+    "text", ['{"preference": 1}', '{"preference": "2"}', '{"preference": "C"}']
+)
+def test_preference_numbers_are_not_verdicts(text: str) -> None:
+    # "1" from a judge usually means "response 1" (A), while B's value is 1: refuse, never guess.
+    parsed = parse_scores(text, [_preference()])["preference"]
+    assert math.isnan(parsed.value) and parsed.failure == "invalid_label"

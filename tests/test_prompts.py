@@ -11,21 +11,44 @@ from judgekit.errors import TemplateError
 from judgekit.prompts import check_template_fields, item_fields, json_example, render
 
 EXAMPLE = Example(id="0", item={"prompt": "What is 2+2?", "response": "4"}, human={})
+PAIR = Example(id="0", item={"prompt": "What is 2+2?", "response_a": "4", "response_b": "5"})
 
 
 def _names(group: str) -> list[str]:
     return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
 
 
-@pytest.mark.parametrize("prompt", _names("prompt"))
-@pytest.mark.parametrize("score", _names("score"))
-def test_every_prompt_renders_with_every_schema(prompt: str, score: str) -> None:
+def _pairwise(group: str, option: str) -> bool:
+    """Whether a prompt compares two responses, or a score schema holds a preference score."""
+    cfg = to_config(compose_config([f"{group}={option}"]))
+    if group == "prompt":
+        return "response_a" in item_fields(cfg.prompt)
+    return any(spec.kind == "preference" for spec in cfg.score.scores)
+
+
+def _combinations() -> list[tuple[str, str]]:
+    """Every prompt with every score schema of its kind: pairwise with preference, else pointwise."""
+    prompts = {name: _pairwise("prompt", name) for name in _names("prompt")}
+    scores = {name: _pairwise("score", name) for name in _names("score")}
+    return [(p, s) for p in prompts for s in scores if prompts[p] == scores[s]]
+
+
+@pytest.mark.parametrize(("prompt", "score"), _combinations())
+def test_every_prompt_renders_with_every_schema_of_its_kind(prompt: str, score: str) -> None:
     cfg = to_config(compose_config([f"prompt={prompt}", f"score={score}"]))
-    messages = render(cfg.prompt, EXAMPLE, cfg.score)
+    pairwise = "response_a" in item_fields(cfg.prompt)
+    messages = render(cfg.prompt, PAIR if pairwise else EXAMPLE, cfg.score)
     text = "\n".join(m["content"] for m in messages)
     assert "What is 2+2?" in text and messages[-1]["role"] == "user"
-    for name in cfg.score.names:
-        assert f'"{name}": <integer 0-4>' in text  # the JSON shape the parser expects
+    for spec in cfg.score.scores:  # the JSON shape the parser expects
+        shape = '<one of "A" | "B" | "tie">' if spec.kind == "preference" else "<integer 0-4>"
+        assert f'"{spec.name}": {shape}' in text
+
+
+def test_every_prompt_and_score_has_a_partner_of_its_kind() -> None:
+    pairs = _combinations()
+    assert {p for p, _ in pairs} == set(_names("prompt"))
+    assert {s for _, s in pairs} == set(_names("score"))
 
 
 def test_v2_shows_every_level_definition() -> None:
