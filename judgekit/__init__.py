@@ -1,6 +1,7 @@
 """judgekit: declarative LLM-as-a-judge experiments, scored against human labels.
 
-The public API is small: :func:`evaluate` runs a judge in this process; the config dataclasses
+The public API is small: :func:`evaluate` runs a judge in this process, :func:`submit` runs it
+as a durable job (:class:`Job`) on a local process or Slurm; the config dataclasses
 describe a run; the errors are what a user can fix. Heavy libraries (litellm, mlflow, datasets)
 load only when a run needs them.
 """
@@ -23,12 +24,16 @@ from judgekit.errors import ConfigError, DatasetError, JudgekitError, RunError, 
 
 if TYPE_CHECKING:
     from judgekit.api import build_config, evaluate
+    from judgekit.jobs import Job, JobStatus, submit
     from judgekit.pipeline import RunResult
 
 _LAZY = {
     "build_config": "judgekit.api",
     "evaluate": "judgekit.api",
     "RunResult": "judgekit.pipeline",
+    "Job": "judgekit.jobs",
+    "JobStatus": "judgekit.jobs",
+    "submit": "judgekit.jobs",
 }
 
 
@@ -47,6 +52,8 @@ __all__ = [
     "DatasetConfig",
     "DatasetError",
     "FieldsConfig",
+    "Job",
+    "JobStatus",
     "JudgeConfig",
     "JudgekitError",
     "Message",
@@ -58,5 +65,6 @@ __all__ = [
     "TemplateError",
     "build_config",
     "evaluate",
+    "submit",
 ]
 __version__ = "0.1.0"

@@ -1,4 +1,5 @@
-"""Subcommands of ``judgekit`` that are not a judge run: doctor, fake-judge, compare."""
+"""Subcommands of ``judgekit`` that are not a judge run: doctor, fake-judge, compare, and the
+job commands submit, status, result, cancel."""
 
 from __future__ import annotations
 
@@ -19,4 +20,8 @@ def dispatch(name: str, argv: list[str]) -> int:
         from judgekit.compare import main as compare_main
 
         return compare_main(argv)
+    if name in ("submit", "status", "result", "cancel"):
+        from judgekit.jobs.cli import main as jobs_main
+
+        return jobs_main(name, argv)
     raise ValueError(f"unknown subcommand {name!r}")
