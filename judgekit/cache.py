@@ -37,6 +37,7 @@ from typing import Any
 
 from judgekit.client import JudgeClient, JudgeResponse
 from judgekit.errors import ConfigError
+from judgekit.paths import default_cache_dir
 
 __all__ = [
     "CACHE_MODES",
@@ -59,15 +60,6 @@ CREATE TABLE IF NOT EXISTS responses (
 )
 """
 _STORED_FIELDS = ("text", "prompt_tokens", "completion_tokens", "logprobs", "latency_s")
-
-
-def default_cache_dir() -> Path:
-    """``$JUDGEKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/judgekit``, else ``~/.cache/judgekit``."""
-    if explicit := os.environ.get("JUDGEKIT_CACHE_DIR"):
-        return Path(explicit).expanduser()
-    if xdg := os.environ.get("XDG_CACHE_HOME"):
-        return Path(xdg).expanduser() / "judgekit"
-    return Path.home() / ".cache" / "judgekit"
 
 
 def _canonical(value: Any) -> Any:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from judgekit.config import LocalModelConfig
 from judgekit.errors import ConfigError, WeightsError
+from judgekit.paths import default_cache_dir
 
 if TYPE_CHECKING:
     from hashlib import _Hash
@@ -149,15 +150,6 @@ KNOWN_WEIGHTS: dict[str, WeightsSpec] = {
     ]
 }
 """Weights judgekit knows by name, selected with ``judge.local.weights``."""
-
-
-def default_cache_dir() -> Path:
-    """judgekit's cache directory: ``$JUDGEKIT_CACHE_DIR``, ``$XDG_CACHE_HOME/judgekit`` or
-    ``~/.cache/judgekit``."""
-    if own := os.environ.get("JUDGEKIT_CACHE_DIR"):
-        return Path(own).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "judgekit"
 
 
 def pip_command(spec: WeightsSpec) -> str:
