@@ -9,6 +9,7 @@ Subcommands: ``doctor``, ``fake-judge``, ``compare``.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from importlib import resources
 from pathlib import Path
@@ -17,6 +18,9 @@ from typing import Any
 from judgekit.errors import ConfigError, JudgekitError
 
 __all__ = ["compose_config", "conf_dir", "main"]
+
+_MAIN_PID: int | None = None
+"""The process ``main`` runs in; a task running elsewhere is a parallel launcher's worker."""
 
 SUBCOMMANDS = ("doctor", "fake-judge", "compare", "submit", "status", "result", "cancel")
 _failures: list[int] = []
@@ -143,8 +147,17 @@ def _task(cfg: Any) -> None:
         print(f"judgekit: error: {err}", file=sys.stderr)
         logging.getLogger("judgekit").error("%s", err)
         _failures.append(err.exit_code)
+        if os.getpid() != _MAIN_PID:  # joblib / submitit worker: its exit code would be lost
+            raise _failed_job(err) from None
         return
     _print_report(result)
+
+
+def _failed_job(err: JudgekitError) -> Exception:
+    """An error Hydra reports on one line (no traceback) and turns into exit code 1."""
+    from hydra.errors import CompactHydraException
+
+    return CompactHydraException(f"judgekit: error: {err}")
 
 
 def quiet_third_party_loggers() -> None:
@@ -202,6 +215,8 @@ def _stop_servers_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``judgekit`` console script."""
+    global _MAIN_PID
+    _MAIN_PID = os.getpid()
     argv = list(sys.argv[1:] if argv is None else argv)
     _failures.clear()
     _stop_servers_on_sigterm()

@@ -237,10 +237,12 @@ class ScoreSpec:
                 f"(found {sorted(self.labels)})"
             )
         if self.labels:
-            if self.minimum is not None or self.maximum is not None:
-                raise ConfigError(f"{where}: give either labels or minimum/maximum, not both")
             values = [label.value for label in self.labels.values()]
-            self.minimum, self.maximum = float(min(values)), float(max(values))
+            span = (float(min(values)), float(max(values)))
+            given = (self.minimum, self.maximum)
+            if given != (None, None) and given != span:  # a rebuilt spec repeats its own span
+                raise ConfigError(f"{where}: give either labels or minimum/maximum, not both")
+            self.minimum, self.maximum = span
             return
         if self.minimum is None or self.maximum is None:
             raise ConfigError(

@@ -18,7 +18,7 @@ import pandas as pd
 
 from judgekit.config import Config, TrackingConfig
 
-__all__ = ["MlflowRun", "flatten_params", "git_commit", "mlflow_run", "run_tags"]
+__all__ = ["MlflowRun", "flatten_params", "git_commit", "mlflow_run", "run_tags", "store_lock"]
 
 _MAX_PARAM_CHARS = 500
 
@@ -138,6 +138,29 @@ def _experiment_id(client: Any, name: str) -> str:
 
 
 @contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``<db>.lock`` next to a SQLite tracking store.
+
+    MLflow creates a new SQLite store's tables on first use, without a lock of its own: two
+    processes doing it at once (the jobs of a parallel sweep) fail with ``duplicate column name``
+    or ``table ... already exists``. Other stores need no lock.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    path = Path(uri.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(f"{path}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def mlflow_run(
     tracking: TrackingConfig, run_name: str, tags: dict[str, str]
 ) -> Iterator[MlflowRun]:
@@ -146,8 +169,9 @@ def mlflow_run(
     from mlflow.tracking import MlflowClient
 
     mlflow.set_tracking_uri(tracking.uri)
-    client = MlflowClient(tracking_uri=tracking.uri)
-    experiment_id = _experiment_id(client, tracking.experiment)
+    with store_lock(tracking.uri):  # the first client of a new SQLite store creates its tables
+        client = MlflowClient(tracking_uri=tracking.uri)
+        experiment_id = _experiment_id(client, tracking.experiment)
     created = client.create_run(experiment_id, run_name=run_name, tags=tags)
     run = MlflowRun(client, created.info.run_id, experiment_id)
     try:

@@ -235,7 +235,7 @@ class LocalServer:
                 stderr=subprocess.STDOUT,
                 env=_child_env(),
                 start_new_session=True,
-                preexec_fn=_kill_with_parent(),
+                preexec_fn=kill_with_parent(),
             )
         _RUNNING.add(self)
         atexit.register(self.stop)
@@ -314,7 +314,7 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         pass
 
 
-def _kill_with_parent() -> Callable[[], None] | None:
+def kill_with_parent() -> Callable[[], None] | None:
     """A ``preexec_fn`` asking Linux to SIGKILL the child when the starting thread dies."""
     if not sys.platform.startswith("linux"):
         return None
