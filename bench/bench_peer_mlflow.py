@@ -26,6 +26,7 @@ Printed: wall seconds and the ratio MLflow / judgekit (above 1: judgekit is fast
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import tempfile
@@ -115,6 +116,7 @@ def main() -> None:
     rows = synthetic_rows(args.rows)
     with (
         tempfile.TemporaryDirectory(prefix="judgekit-peer-") as tmp,
+        contextlib.chdir(tmp),  # MLflow's SQLite store puts artifacts in ./mlruns: keep them in tmp
         FakeServer(args.latency) as server,
     ):
         cfg = judgekit_config(rows, server.url, args.concurrency)

@@ -66,6 +66,8 @@ def main() -> None:
         print(f"  {label:<20} {seconds:6.3f} s  ratio to target {seconds / TARGET_S:.3f}")
     print(f"  row-by-row path: {slow_s:6.1f} s (est. from {SLOW_RESAMPLES} resamples)")
     print(f"  speed-up of the table path over row-by-row: {slow_s / rows_s:.0f}x")
+    met = max(rows_s, clusters_s) < TARGET_S
+    print(f"overall: {'PASS' if met else 'FAIL'} (both schemes under {TARGET_S:g} s)")
 
 
 if __name__ == "__main__":

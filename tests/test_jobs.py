@@ -95,9 +95,10 @@ def test_config_snapshot_restores_the_exact_config_including_labelled_scores() -
     cfg = Config(score=schema, dataset=INLINE)
     data = json.loads(json.dumps(config_to_dict(cfg)))
     assert config_from_dict(data) == cfg
-    # Rebuilding through __init__ fails: __post_init__ derived minimum/maximum from the labels.
+    # Rebuilding through __init__ works too: the span derived from the labels is accepted again.
+    assert dataclasses.replace(cfg.score.scores[0]) == cfg.score.scores[0]
     with pytest.raises(ConfigError, match="either labels or minimum/maximum"):
-        dataclasses.replace(cfg.score.scores[0])
+        dataclasses.replace(cfg.score.scores[0], maximum=5.0)
 
 
 def test_durable_config_pins_a_relative_sqlite_store_and_the_cache(tmp_path: Path) -> None:
