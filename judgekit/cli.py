@@ -197,20 +197,31 @@ def _run_hydra(argv: list[str]) -> int:
 
 
 def _stop_servers_on_sigterm() -> None:
-    """On SIGTERM, stop any llama.cpp server this process owns, then exit 143 as killed."""
+    """On SIGTERM or Ctrl-C, stop any llama.cpp server this process owns first.
+
+    SIGTERM then exits 143; Ctrl-C raises KeyboardInterrupt as usual. Stopping the server at once
+    makes a call in flight fail fast instead of holding the exit until the model finishes.
+    """
     import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return
 
-    def handler(signum: int, frame: object) -> None:
-        from judgekit.local.server import stop_all
+    def stop_servers() -> None:
+        if "judgekit.local.server" in sys.modules:
+            sys.modules["judgekit.local.server"].stop_all()
 
-        stop_all()
+    def on_term(signum: int, frame: object) -> None:
+        stop_servers()
         sys.exit(128 + signum)
 
-    signal.signal(signal.SIGTERM, handler)
+    def on_interrupt(signum: int, frame: Any) -> None:
+        stop_servers()
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_interrupt)
 
 
 def main(argv: list[str] | None = None) -> int:

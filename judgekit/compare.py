@@ -82,7 +82,7 @@ class ComparedRun:
         """Scores with agreement figures (human labels), in the order they were logged."""
         names = [key[: -len("/n_scored")] for key in self.metrics if key.endswith("/n_scored")]
         # <score>_preference is derived from pairs of rows, not a per-example score: not paired here.
-        return [n for n in names if not (n.endswith("_preference") and n[: -11] in names)]
+        return [n for n in names if not (n.endswith("_preference") and n[:-11] in names)]
 
 
 @dataclass

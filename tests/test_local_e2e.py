@@ -75,5 +75,5 @@ def test_ctrl_c_during_a_run_stops_the_server(model_path: Path, tmp_path: Path) 
     assert pid is not None
     time.sleep(2)
     proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=60)
+    proc.wait(timeout=180)
     assert_gone(pid)
