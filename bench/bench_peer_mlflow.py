@@ -151,6 +151,10 @@ def main() -> None:
             f"mean score {f['mean']:.3f}  MLflow/this {mlflow_s / f['seconds']:5.2f}  "
             f"ideal/this {ideal / f['seconds']:.2f}"
         )
+    ours = figures["judgekit (no tracking)"]["seconds"]
+    print(
+        f"overall: MLflow takes {mlflow_s / ours:.1f}x judgekit's wall time (reported; no target)"
+    )
 
 
 if __name__ == "__main__":

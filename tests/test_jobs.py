@@ -322,8 +322,8 @@ def test_cancel_from_another_process_stops_the_job(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(TEST_KEY_ENV, TEST_KEY)
-    rows = 300  # 300 × 0.3 s: the job is still running when `cancel` arrives, even under load
-    with FakeJudge(json_scores(_score), latency_s=0.3) as judge:
+    rows = 300  # 300 × 2 s: the job is still running when `cancel` arrives, even under load
+    with FakeJudge(json_scores(_score), latency_s=2.0) as judge:
         job = _submit(workdir, judge, rows, parallelism=1)
         _until(lambda: judge.counters.completed >= 3, what="three rows")
         proc = run_cli(["cancel", job.job_id], workdir)
