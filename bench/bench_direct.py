@@ -8,7 +8,10 @@ through:
 
 * ``litellm``: ``litellm.acompletion`` (what judgekit uses), the baseline;
 * ``httpx``: one ``httpx.AsyncClient`` POSTing to ``/chat/completions``;
-* ``aiohttp``: one ``aiohttp.ClientSession`` doing the same.
+* ``aiohttp``: one ``aiohttp.ClientSession`` doing the same;
+* ``judgekit litellm`` and ``judgekit direct``: judgekit's judging stage end to end (retries,
+  parsing, results) with ``judge.client=litellm`` (the default) and ``judge.client=direct``
+  (:mod:`judgekit.direct_client`, built on aiohttp).
 
 Each path sends ``--requests`` requests (also stopped after ``--budget-s`` seconds), ``--repeats``
 times interleaved; the median requests/s and CPU milliseconds per request (this process only;
@@ -26,7 +29,15 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from _common import FakeServer, judgekit_config, machine, request_params, synthetic_rows
+from _common import (
+    FakeServer,
+    judgekit_config,
+    machine,
+    request_params,
+    synthetic_rows,
+    timed_run,
+    with_runner,
+)
 
 Send = Callable[[dict[str, Any]], Awaitable[str]]
 
@@ -110,6 +121,21 @@ PATHS: dict[str, Callable[[list[dict[str, Any]], int, float], Awaitable[int]]] =
 }
 
 
+JUDGEKIT = ("judgekit litellm", "judgekit direct")
+
+
+def measure_judgekit(name: str, cfg: Any, rows: int) -> dict[str, float]:
+    """Requests/s and CPU ms per request of judgekit's judging stage with one client."""
+    from dataclasses import replace
+
+    client = name.split()[-1]
+    cfg = replace(cfg, judge=replace(cfg.judge, client=client))
+    timed = timed_run(with_runner(cfg, limit_samples=rows))
+    done = int(timed.result.aggregate["helpfulness"]["count"])
+    seconds, cpu = timed.stages["_judge"], timed.cpu["_judge"]
+    return {"rps": done / seconds, "cpu_ms": 1000 * cpu / max(done, 1), "done": done}
+
+
 def measure(name: str, params: list[dict[str, Any]], c: int, budget: float) -> dict[str, float]:
     """Requests/s and CPU ms per request of one path."""
     cpu, wall = time.process_time(), time.perf_counter()
@@ -132,10 +158,14 @@ def main() -> None:
         params = request_params(cfg)
         for name in PATHS:  # warm up: imports, first-call costs
             measure(name, params[:50], 8, 30)
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in PATHS}
+        for name in JUDGEKIT:
+            measure_judgekit(name, cfg, 50)
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in (*PATHS, *JUDGEKIT)}
         for _ in range(args.repeats):
             for name in PATHS:
                 runs[name].append(measure(name, params, args.concurrency, args.budget_s))
+            for name in JUDGEKIT:
+                runs[name].append(measure_judgekit(name, cfg, args.requests))
         counters = server.counters()
     print(
         f"concurrency {args.concurrency}, latency 0, {args.requests} requests per run, "
@@ -143,17 +173,19 @@ def main() -> None:
     )
     base_rps = statistics.median(r["rps"] for r in runs["litellm"])
     base_cpu = statistics.median(r["cpu_ms"] for r in runs["litellm"])
-    print(f"  {'path':<14} {'req/s':>8} {'x litellm':>9} {'CPU ms/req':>10} {'x litellm':>9}")
+    print(f"  {'path':<17} {'req/s':>8} {'x litellm':>9} {'CPU ms/req':>10} {'x litellm':>9}")
     for name, values in runs.items():
         rps = statistics.median(r["rps"] for r in values)
         cpu = statistics.median(r["cpu_ms"] for r in values)
         print(
-            f"  {name:<14} {rps:>8.0f} {rps / base_rps:>9.2f} {cpu:>10.2f} {cpu / base_cpu:>9.2f}"
+            f"  {name:<17} {rps:>8.0f} {rps / base_rps:>9.2f} {cpu:>10.2f} {cpu / base_cpu:>9.2f}"
         )
     best = statistics.median(r["rps"] for r in runs["aiohttp"])
+    jk = {n: statistics.median(r["rps"] for r in runs[n]) for n in JUDGEKIT}
     print(
-        f"overall: a direct aiohttp POST does {best / base_rps:.1f}x litellm's requests/s "
-        "(reported; no target)"
+        f"overall: a direct aiohttp POST does {best / base_rps:.1f}x litellm's requests/s; "
+        f"judgekit with judge.client=direct does {jk['judgekit direct'] / jk['judgekit litellm']:.1f}x "
+        "judgekit with litellm (reported; no target)"
     )
 
 

@@ -290,3 +290,9 @@ class CachingClient:
         if self.mode in ("read_write", "refresh"):
             await self.cache.aput(key, response, str(params.get("model", "")))
         return response
+
+    async def aclose(self) -> None:
+        """Close the inner client's connections, if it holds any."""
+        close = getattr(self.inner, "aclose", None)
+        if close is not None:
+            await close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -80,6 +81,8 @@ def _retry_after(err: BaseException) -> float | None:
     headers: Any = getattr(err, "litellm_response_headers", None)
     if headers is None:
         headers = getattr(getattr(err, "response", None), "headers", None)
+    if headers is None:
+        headers = getattr(err, "headers", None)
     if not headers:
         return None
     try:
@@ -94,19 +97,24 @@ def _retry_after(err: BaseException) -> float | None:
 
 def classify_error(err: BaseException) -> tuple[str, bool, float | None]:
     """(failure reason, whether to retry, Retry-After seconds) for an exception from a call."""
-    import litellm
-
-    if isinstance(err, (asyncio.TimeoutError, litellm.Timeout)):
+    litellm = sys.modules.get("litellm")  # the direct client never imports it
+    if isinstance(err, asyncio.TimeoutError) or (
+        litellm is not None and isinstance(err, litellm.Timeout)
+    ):
         return "timeout", True, None
     if "Connection error" in str(err) or isinstance(err, ConnectionError):
         # litellm reports a refused or dropped connection as a 500; it is not the server's answer.
         return "request_error", True, None
     status = _status_code(err)
-    if isinstance(err, litellm.RateLimitError) or status == 429:
+    if (litellm is not None and isinstance(err, litellm.RateLimitError)) or status == 429:
         return "rate_limited", True, _retry_after(err)
     if status is not None and status >= 500:
         return "server_error", True, _retry_after(err)
-    if isinstance(err, litellm.APIConnectionError) and (status is None or status >= 500):
+    if (
+        litellm is not None
+        and isinstance(err, litellm.APIConnectionError)
+        and (status is None or status >= 500)
+    ):
         return "request_error", True, None
     if status is not None and 400 <= status < 500:
         return "bad_request", False, None

@@ -102,6 +102,10 @@ class JudgeConfig:
     """When set, judgekit starts a llama.cpp server for this judge and stops it afterwards."""
     extra_params: dict[str, Any] = field(default_factory=dict)
     """Further keyword arguments passed to ``litellm.acompletion`` unchanged."""
+    client: str = "litellm"
+    """``litellm`` (any provider) | ``direct``: a plain HTTP POST to an OpenAI-compatible
+    ``api_base`` (``openai/<model>`` only), for fast local endpoints where litellm's CPU cost per
+    call is the limit. Same retries, cache keys and failure reasons."""
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -126,6 +130,22 @@ class JudgeConfig:
                 f"judge.structured_output: {self.structured_output!r} is not valid; "
                 "use auto, true or false"
             )
+        if self.client not in ("litellm", "direct"):
+            raise ConfigError(
+                f"judge.client: {self.client!r} is not valid; use litellm or direct"
+            )
+        if self.client == "direct" and self.local is None:
+            if self.model != "???" and not self.model.startswith("openai/"):
+                raise ConfigError(
+                    f"judge.client: direct speaks only the OpenAI chat-completions protocol, but "
+                    f"judge.model is {self.model!r}; use openai/<model> with judge.api_base, or "
+                    "judge.client=litellm"
+                )
+            if not self.api_base:
+                raise ConfigError(
+                    "judge.client: direct needs judge.api_base (the endpoint's URL, e.g. "
+                    "http://127.0.0.1:8000/v1); found none"
+                )
         if self.api_key_env is not None and not self.api_key_env.replace("_", "").isalnum():
             raise ConfigError(
                 f"judge.api_key_env: {self.api_key_env!r} is not an environment variable name; "

@@ -248,11 +248,17 @@ def _json_default(value: Any) -> Any:
 
 
 def client_for(prepared: PreparedRun, judge: JudgeConfig) -> LiteLLMClient:
-    """The litellm client for ``judge``: retries, ``judge.rpm``/``tpm`` and adaptive backoff."""
+    """The client for ``judge`` (litellm, or ``judge.client: direct``): retries, ``judge.rpm``/``tpm``
+    and adaptive backoff."""
     from judgekit.ratelimit import build_client_limits
 
     limiter, concurrency = build_client_limits(judge, _effective_parallelism(prepared.config))
-    return LiteLLMClient(
+    kind = LiteLLMClient
+    if judge.client == "direct":
+        from judgekit.direct_client import DirectClient
+
+        kind = DirectClient
+    return kind(
         judge,
         api_key=prepared.api_key,
         response_format=response_format_for(judge, prepared.config.score),

@@ -79,6 +79,9 @@ async def judge_all(
     finally:
         if bar is not None:
             bar.close()  # type: ignore[attr-defined]
+        close = getattr(client, "aclose", None)  # a client holding connections (DirectClient)
+        if close is not None:
+            await close()
     return outcome
 
 

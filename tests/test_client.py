@@ -1,4 +1,5 @@
-"""The litellm client and runner against a real HTTP fake: retries, timeouts, caps and order."""
+"""Both clients (litellm, direct) and the runner against a real HTTP fake: retries, timeouts, caps
+and order."""
 
 from __future__ import annotations
 
@@ -7,25 +8,46 @@ import time
 
 import pytest
 
-from judgekit.client import LiteLLMClient, RetryPolicy
+from judgekit.client import JudgeResponse, LiteLLMClient, RetryPolicy
 from judgekit.config import JudgeConfig
+from judgekit.direct_client import DirectClient
 from judgekit.runner import JudgeRequest, judge_all
 from judgekit.testing import FakeJudge, FaultPlan, Reply, constant
 
 MESSAGES = [{"role": "user", "content": "rate this"}]
 
 
-def _client(judge: FakeJudge, **overrides: object) -> LiteLLMClient:
+@pytest.fixture(params=["litellm", "direct"])
+def kind(request: pytest.FixtureRequest) -> str:
+    """Which client: every behaviour here holds for both transports."""
+    return str(request.param)
+
+
+def _client(judge: FakeJudge, kind: str = "litellm", **overrides: object) -> LiteLLMClient:
     settings = {"max_retries": 3, "retry_backoff_s": 0.01, "retry_max_wait_s": 1.0, **overrides}
-    cfg = JudgeConfig(name="fake", model="openai/fake-judge", api_base=judge.url, **settings)
-    return LiteLLMClient(cfg, api_key="sk-test")
+    cfg = JudgeConfig(
+        name="fake", model="openai/fake-judge", api_base=judge.url, client=kind, **settings
+    )
+    return (DirectClient if kind == "direct" else LiteLLMClient)(cfg, api_key="sk-test")
 
 
-def test_429_is_retried_after_the_servers_retry_after() -> None:
+def _complete(client: LiteLLMClient) -> JudgeResponse:
+    async def once() -> JudgeResponse:
+        try:
+            return await client.complete(MESSAGES)
+        finally:
+            close = getattr(client, "aclose", None)
+            if close is not None:
+                await close()
+
+    return asyncio.run(once())
+
+
+def test_429_is_retried_after_the_servers_retry_after(kind: str) -> None:
     plan = FaultPlan(fail_first_n_attempts=2, retry_after_s=0.3)
     with FakeJudge(constant('{"helpfulness": 3}'), faults=plan) as judge:
         start = time.perf_counter()
-        response = asyncio.run(_client(judge).complete(MESSAGES))
+        response = _complete(_client(judge, kind))
         elapsed = time.perf_counter() - start
         assert judge.counters.by_kind == {"rate_limit": 2, "ok": 1}
     assert response.failure is None and response.text == '{"helpfulness": 3}'
@@ -34,34 +56,34 @@ def test_429_is_retried_after_the_servers_retry_after() -> None:
     assert elapsed >= 0.6
 
 
-def test_500_is_retried_and_recorded_when_retries_run_out() -> None:
+def test_500_is_retried_and_recorded_when_retries_run_out(kind: str) -> None:
     plan = FaultPlan(fail_first_n_attempts=10, fail_with="server_error")
     with FakeJudge(faults=plan) as judge:
-        response = asyncio.run(_client(judge, max_retries=2).complete(MESSAGES))
+        response = _complete(_client(judge, kind, max_retries=2))
         assert judge.counters.requests_total == 3
     assert response.failure == "server_error" and response.text is None
     assert response.attempts == 3
 
 
-def test_a_hanging_call_times_out_and_is_retried() -> None:
+def test_a_hanging_call_times_out_and_is_retried(kind: str) -> None:
     plan = FaultPlan(fail_first_n_attempts=1, fail_with="hang", hang_s=30)
     with FakeJudge(constant('{"helpfulness": 1}'), faults=plan) as judge:
-        response = asyncio.run(_client(judge, timeout_s=0.5).complete(MESSAGES))
+        response = _complete(_client(judge, kind, timeout_s=0.5))
         assert judge.counters.requests_total == 2
     assert response.failure is None and response.attempts == 2
     assert response.latency_s >= 0.5
 
 
-def test_timeouts_that_never_end_become_a_timeout_failure() -> None:
+def test_timeouts_that_never_end_become_a_timeout_failure(kind: str) -> None:
     plan = FaultPlan(hang=1.0, hang_s=30)
     with FakeJudge(faults=plan) as judge:
-        response = asyncio.run(_client(judge, timeout_s=0.3, max_retries=1).complete(MESSAGES))
+        response = _complete(_client(judge, kind, timeout_s=0.3, max_retries=1))
     assert response.failure == "timeout" and response.attempts == 2
 
 
-def test_other_4xx_is_not_retried() -> None:
+def test_other_4xx_is_not_retried(kind: str) -> None:
     with FakeJudge(constant(Reply("no such model", status=404))) as judge:
-        response = asyncio.run(_client(judge).complete(MESSAGES))
+        response = _complete(_client(judge, kind))
         assert judge.counters.requests_total == 1
     assert response.failure == "bad_request" and response.attempts == 1
 
@@ -76,7 +98,7 @@ def test_backoff_is_exponential_with_jitter_and_capped() -> None:
     assert policy.wait_s(1, 30.0) == 5.0  # Retry-After is honoured up to the cap
 
 
-def test_parallelism_cap_holds_and_order_is_kept() -> None:
+def test_parallelism_cap_holds_and_order_is_kept(kind: str) -> None:
     def answer(request) -> str:  # noqa: ANN001
         return request.last_user_text.upper()
 
@@ -84,21 +106,21 @@ def test_parallelism_cap_holds_and_order_is_kept() -> None:
         requests = [
             JudgeRequest(i, str(i), [{"role": "user", "content": f"row {i}"}]) for i in range(30)
         ]
-        outcome = asyncio.run(judge_all(iter(requests), _client(judge), parallelism=4))
+        outcome = asyncio.run(judge_all(iter(requests), _client(judge, kind), parallelism=4))
         assert judge.counters.max_in_flight == 4
     assert [outcome.responses[i].text for i in range(30)] == [f"ROW {i}" for i in range(30)]
 
 
-def test_usage_tokens_are_recorded() -> None:
+def test_usage_tokens_are_recorded(kind: str) -> None:
     with FakeJudge(constant("one two three")) as judge:
-        response = asyncio.run(_client(judge).complete(MESSAGES))
+        response = _complete(_client(judge, kind))
     assert response.completion_tokens == 3
     assert response.prompt_tokens and response.prompt_tokens > 0
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-def test_5xx_statuses_are_retried(status: int) -> None:
+def test_5xx_statuses_are_retried(status: int, kind: str) -> None:
     with FakeJudge(constant(Reply("down", status=status))) as judge:
-        response = asyncio.run(_client(judge, max_retries=1).complete(MESSAGES))
+        response = _complete(_client(judge, kind, max_retries=1))
         assert judge.counters.requests_total == 2
     assert response.failure == "server_error"
