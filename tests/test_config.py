@@ -15,6 +15,7 @@ GROUPS = ["judge", "prompt", "score", "dataset", "runner", "tracking"]
 REQUIRED = {
     "judge=openai_compatible": ["judge.model=openai/x", "judge.api_base=http://127.0.0.1:1/v1"],
     "dataset=jsonl": ["dataset.path=x.jsonl"],
+    "dataset=pairwise_jsonl": ["dataset.path=x.jsonl"],
 }
 
 
