@@ -131,9 +131,7 @@ class JudgeConfig:
                 "use auto, true or false"
             )
         if self.client not in ("litellm", "direct"):
-            raise ConfigError(
-                f"judge.client: {self.client!r} is not valid; use litellm or direct"
-            )
+            raise ConfigError(f"judge.client: {self.client!r} is not valid; use litellm or direct")
         if self.client == "direct" and self.local is None:
             if self.model != "???" and not self.model.startswith("openai/"):
                 raise ConfigError(

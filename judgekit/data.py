@@ -7,9 +7,12 @@ row and the value, before any judge call is made.
 from __future__ import annotations
 
 import csv
+import gc
 import gzip
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,8 +40,26 @@ class Example:
 
 def load_examples(cfg: DatasetConfig, schema: ScoreSchemaConfig) -> list[Example]:
     """Load the rows ``cfg`` points at and turn them into checked Examples."""
-    rows, where = load_rows(cfg)
-    return to_examples(rows, cfg, schema, where=where)
+    with _no_gc_passes():
+        rows, where = load_rows(cfg)
+        return to_examples(rows, cfg, schema, where=where)
+
+
+@contextmanager
+def _no_gc_passes() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of small objects are built.
+
+    Building rows and Examples makes no reference cycles, but every few hundred new containers
+    Python rescans the young heap, and now and then all of it (litellm, MLflow, pandas): on a
+    100k-row file that was about a third of the loading time (``bench/bench_scale.py``).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def load_rows(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], str]:

@@ -101,9 +101,10 @@ def test_pure_position_bias_becomes_ties_and_is_counted(workdir: Path) -> None:
     assert metrics["preference/tie_rate"] == 1.0
     # Every combined verdict is a tie: right only where the humans said tie (pair 9).
     assert metrics["preference/accuracy_with_ties"] == pytest.approx(0.1)
-    assert "preference/accuracy" not in metrics or metrics["preference/accuracy"] != metrics[
-        "preference/accuracy"
-    ]  # no non-tie verdict to score: absent or NaN, never a number
+    assert (
+        "preference/accuracy" not in metrics
+        or metrics["preference/accuracy"] != metrics["preference/accuracy"]
+    )  # no non-tie verdict to score: absent or NaN, never a number
 
 
 def test_without_swap_each_pair_is_judged_once(workdir: Path) -> None:
