@@ -160,6 +160,60 @@ class FakeServer:
         self._call("/counters/reset", "POST")
 
 
+class ExternalEndpoint:
+    """An OpenAI-compatible endpoint of the user's own (``--api-base``): nothing to start or stop.
+
+    It has no request counters; the scripts print ``n/a`` where the fake judge's would go.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+
+    def __enter__(self) -> ExternalEndpoint:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
+
+    def counters(self) -> dict[str, Any] | None:
+        """Unknown for an endpoint judgekit does not run."""
+        return None
+
+    def reset(self) -> None:
+        """Nothing to reset."""
+
+
+def add_endpoint_args(p: Any) -> None:
+    """``--api-base`` and ``--model``: run against an endpoint of your own instead of the fake."""
+    p.add_argument(
+        "--api-base",
+        help="an OpenAI-compatible endpoint of your own (http://host:port/v1) instead of the "
+        "fake judge this script starts; no key is sent",
+    )
+    p.add_argument(
+        "--model",
+        default=MODEL,
+        help=f"the litellm model name to ask for there (default {MODEL}: the fake judge's)",
+    )
+
+
+def endpoint(args: Any, latency_s: float = 0.0) -> FakeServer | ExternalEndpoint:
+    """The endpoint the benchmark talks to: ``--api-base`` if given, else a fresh fake judge.
+
+    Also makes ``--model`` the model every :func:`judgekit_config` asks for.
+    """
+    global MODEL
+    MODEL = args.model
+    if args.api_base:
+        return ExternalEndpoint(args.api_base)
+    return FakeServer(latency_s)
+
+
+def counted(counters: dict[str, Any] | None, key: str) -> Any:
+    """A fake-judge counter, or ``"n/a"`` for an external endpoint."""
+    return "n/a" if counters is None else counters[key]
+
+
 def judgekit_config(
     rows: list[dict[str, Any]] | str,
     api_base: str,

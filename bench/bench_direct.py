@@ -3,8 +3,8 @@
 Run: ``python bench/bench_direct.py`` (about 3 min; ``--requests`` to change the size).
 
 Where the endpoint is fast and local (latency 0), the client's CPU cost per request is the
-limit. At concurrency 64 against the fake judge (its own process), the same JSON body goes out
-through:
+limit. At concurrency 64 against the fake judge (its own process; ``--api-base URL`` and
+``--model`` for an endpoint of your own), the same JSON body goes out through:
 
 * ``litellm``: ``litellm.acompletion`` (what judgekit uses), the baseline;
 * ``httpx``: one ``httpx.AsyncClient`` POSTing to ``/chat/completions``;
@@ -30,7 +30,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from _common import (
-    FakeServer,
+    add_endpoint_args,
+    counted,
+    endpoint,
     judgekit_config,
     machine,
     request_params,
@@ -151,9 +153,10 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--budget-s", type=float, default=60.0, help="time limit per path and repeat")
+    add_endpoint_args(p)
     args = p.parse_args()
     print(f"bench_direct: {machine()}")
-    with FakeServer(0.0) as server:
+    with endpoint(args, 0.0) as server:
         cfg = judgekit_config(synthetic_rows(args.requests), server.url, args.concurrency)
         params = request_params(cfg)
         for name in PATHS:  # warm up: imports, first-call costs
@@ -169,7 +172,7 @@ def main() -> None:
         counters = server.counters()
     print(
         f"concurrency {args.concurrency}, latency 0, {args.requests} requests per run, "
-        f"median of {args.repeats}; server answered {counters['by_kind']}"
+        f"median of {args.repeats}; server answered {counted(counters, 'by_kind')}"
     )
     base_rps = statistics.median(r["rps"] for r in runs["litellm"])
     base_cpu = statistics.median(r["cpu_ms"] for r in runs["litellm"])

@@ -3,8 +3,8 @@
 Run: ``python bench/bench_peer_mlflow.py`` (about 3 min; ``--rows``, ``--concurrency``).
 
 Both send the identical chat request per row (judgekit's v1 prompt, rendered once by judgekit)
-through litellm to the same fake judge (its own process, latency 0.2 s), at the same
-concurrency, and read the same JSON score:
+through litellm to the same fake judge (its own process, latency 0.2 s; ``--api-base URL`` and
+``--model`` for an endpoint of your own), at the same concurrency, and read the same JSON score:
 
 * MLflow: ``mlflow.genai.evaluate(data=[{inputs, outputs, expectations}], scorers=[s])`` where
   ``s`` is a ``@scorer`` that calls ``litellm.completion`` and returns the score. MLflow runs
@@ -36,7 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    FakeServer,
+    add_endpoint_args,
+    counted,
+    endpoint,
     judgekit_config,
     machine,
     request_params,
@@ -99,9 +101,12 @@ def judgekit_run(cfg: Any, out_dir: Path | None = None) -> dict:
     return {"seconds": seconds, "judge_s": judge_s, "mean": mean}
 
 
-def _served(server: FakeServer) -> dict[str, int]:
+def _served(server: Any) -> dict[str, Any]:
     counters = server.counters()
-    return {"requests": counters["requests_total"], "in_flight": counters["max_in_flight"]}
+    return {
+        "requests": counted(counters, "requests_total"),
+        "in_flight": counted(counters, "max_in_flight"),
+    }
 
 
 def main() -> None:
@@ -110,6 +115,7 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=500)
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--latency", type=float, default=0.2, help="fake judge latency, s")
+    add_endpoint_args(p)
     args = p.parse_args()
     _mlflow_env(args.concurrency)
     print(f"bench_peer_mlflow: {machine()}")
@@ -117,7 +123,7 @@ def main() -> None:
     with (
         tempfile.TemporaryDirectory(prefix="judgekit-peer-") as tmp,
         contextlib.chdir(tmp),  # MLflow's SQLite store puts artifacts in ./mlruns: keep them in tmp
-        FakeServer(args.latency) as server,
+        endpoint(args, args.latency) as server,
     ):
         cfg = judgekit_config(rows, server.url, args.concurrency)
         params = request_params(cfg)
@@ -138,16 +144,17 @@ def main() -> None:
         server.reset()
         figures["judgekit (MLflow tracking)"] = judgekit_run(tracked, Path(tmp) / "out")
         figures["judgekit (MLflow tracking)"].update(_served(server))
-    ideal = args.rows * args.latency / args.concurrency
+    latency = float("nan") if args.api_base else args.latency
+    ideal = args.rows * latency / args.concurrency
     print(
-        f"{args.rows} rows, concurrency {args.concurrency}, latency {args.latency:g} s "
+        f"{args.rows} rows, concurrency {args.concurrency}, latency {latency:g} s "
         f"(ideal {ideal:.2f} s)"
     )
     mlflow_s = figures["mlflow.genai.evaluate"]["seconds"]
     for label, f in figures.items():
         print(
-            f"  {label:<28} {f['seconds']:7.2f} s  requests {f['requests']:>5} "
-            f"(max {f['in_flight']:>2} in flight)  "
+            f"  {label:<28} {f['seconds']:7.2f} s  requests {f['requests']!s:>5} "
+            f"(max {f['in_flight']!s:>3} in flight)  "
             f"mean score {f['mean']:.3f}  MLflow/this {mlflow_s / f['seconds']:5.2f}  "
             f"ideal/this {ideal / f['seconds']:.2f}"
         )

@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
-    FakeServer,
+    add_endpoint_args,
+    counted,
     die_with_parent,
+    endpoint,
     judgekit_config,
     machine,
     ratio,
@@ -78,8 +80,9 @@ def child(rows: int, url: str, concurrency: int, workdir: str) -> None:
 
 def run_child(rows: int, args: argparse.Namespace, workdir: str) -> dict[str, Any]:
     """Start the fake judge and one child run; return the child's figures."""
-    with FakeServer(args.latency) as server:
+    with endpoint(args, args.latency) as server:
         cmd = [sys.executable, __file__, "--child", str(rows), "--url", server.url]
+        cmd += ["--model", args.model]
         cmd += ["--concurrency", str(args.concurrency), "--workdir", workdir]
         start = time.perf_counter()
         done = subprocess.run(
@@ -95,7 +98,7 @@ def run_child(rows: int, args: argparse.Namespace, workdir: str) -> dict[str, An
     figures = json.loads(lines[-1][len("RESULT ") :])
     figures["children_maxrss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     figures["wall_s"] = wall
-    figures["requests"] = counters["requests_total"]
+    figures["requests"] = counted(counters, "requests_total")
     return figures
 
 
@@ -111,7 +114,7 @@ def report(runs: list[dict[str, Any]]) -> bool:
         print(
             f"{r['rows']:>7} {r['table_rows']:>7} {r['total_s']:>8.1f} {s['prepare']:>8.2f} "
             f"{s['_judge']:>8.1f} {s['_finish']:>7.2f} {r['fixed_mb']:>8.0f} {r['peak_mb']:>8.0f} "
-            f"{r['peak_mb'] - r['fixed_mb']:>8.0f} {r['requests']:>7}"
+            f"{r['peak_mb'] - r['fixed_mb']:>8.0f} {r['requests']!s:>7}"
         )
     ok = True
     for r in runs[1:]:
@@ -156,11 +159,13 @@ def main() -> None:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--latency", type=float, default=0.0, help="fake judge latency, s")
     p.add_argument("--timeout", type=float, default=3600, help="seconds allowed per child run")
+    add_endpoint_args(p)
     p.add_argument("--child", type=int, help=argparse.SUPPRESS)
     p.add_argument("--url", help=argparse.SUPPRESS)
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
+        endpoint(args)  # sets the model; the parent owns the endpoint
         child(args.child, args.url, args.concurrency, args.workdir)
         return
     print(f"bench_scale: {machine()}")

@@ -3,7 +3,9 @@
 Run: ``python bench/bench_throughput.py`` (15-20 min on a busy 2-core machine: 3 pairs of runs
 per concurrency; ``--rows 500 --repeats 1`` for a quicker look).
 
-The fake judge runs in its own process with a fixed latency (default 0.2 s). At each concurrency
+The fake judge runs in its own process with a fixed latency (default 0.2 s); ``--api-base URL``
+(and ``--model``) point the same measurement at an OpenAI-compatible endpoint of your own, whose
+latency is then measured one request at a time first. At each concurrency
 C this process sends the same requests (the exact litellm arguments judgekit builds) three ways:
 
 * ideal: C / latency requests per second (every slot always busy, zero client cost);
@@ -25,7 +27,9 @@ import time
 from typing import Any
 
 from _common import (
-    FakeServer,
+    add_endpoint_args,
+    counted,
+    endpoint,
     judgekit_config,
     machine,
     ratio,
@@ -108,13 +112,13 @@ def _median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def report(results: list[dict[str, Any]], latency: float) -> bool:
+def report(results: list[dict[str, Any]], latency: float, source: str = "fake judge") -> bool:
     """Print the table and the verdicts; True when every target is met.
 
     Figures are medians over the repeats; ``jk/bare`` is the median of the per-pair ratios
     (each pair ran back to back, so a change in the machine's load hits both sides of it).
     """
-    print(f"\nfake judge latency {latency:g} s; requests/s, medians of the repeats")
+    print(f"\n{source} latency {latency:.3g} s; requests/s, medians of the repeats")
     head = f"{'C':>3} {'rows':>5} {'ideal':>6} {'bare':>6} {'bare/id':>7} {'jk':>6} {'jk/bare':>7} "
     head += f"{'jk/id':>5} {'run':>6} {'run/bare':>8} {'CPU ms bare':>11} {'jk':>5} {'ratio':>5}  target"
     print(head)
@@ -164,18 +168,27 @@ def main() -> None:
     p.add_argument("--latency", type=float, default=0.2, help="fake judge latency, s")
     p.add_argument("--concurrency", default="1,8,32,64", help="comma-separated (default 1,8,32,64)")
     p.add_argument("--repeats", type=int, default=3, help="pairs of runs per C (default 3)")
+    add_endpoint_args(p)
     args = p.parse_args()
     print(f"bench_throughput: {machine()}")
     results = []
-    with FakeServer(args.latency) as server:
+    with endpoint(args, args.latency) as server:
         warm_up(server.url)
+        latency = args.latency
+        if args.api_base:  # the ideal needs the endpoint's own latency: one request at a time
+            cfg = judgekit_config(synthetic_rows(20), server.url, 1)
+            latency = 1 / bare_litellm(request_params(cfg), 1, 600)["rps"]
+            print(f"  {server.url}: {latency:.3f} s per request, one at a time")
         for c in (int(x) for x in args.concurrency.split(",")):
             rows = args.rows_c1 if c == 1 else args.rows
-            results.append(measure(server.url, c, rows, args.latency, args.repeats))
+            results.append(measure(server.url, c, rows, latency, args.repeats))
             print(f"  C={c}: done ({machine()})", flush=True)
         counters = server.counters()
-    print(f"fake judge counters: {counters['by_kind']}, max in flight {counters['max_in_flight']}")
-    report(results, args.latency)
+    print(
+        f"endpoint counters: {counted(counters, 'by_kind')}, "
+        f"max in flight {counted(counters, 'max_in_flight')}"
+    )
+    report(results, latency, "measured" if args.api_base else "fake judge")
 
 
 if __name__ == "__main__":

@@ -64,11 +64,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes")
     p.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated names")
+    p.add_argument("--api-base", help="an OpenAI-compatible endpoint of your own (…/v1)")
+    p.add_argument("--model", help="the litellm model name there (e.g. openai/my-judge)")
     args = p.parse_args()
     summary = []
     for name in args.only.split(","):
         default, quick, limit = BENCHMARKS[name]
-        summary.append((name, *run(name, quick if args.quick else default, limit)))
+        extra = []
+        if name not in ("startup", "stats"):  # the others talk to an endpoint
+            extra += ["--api-base", args.api_base] if args.api_base else []
+            extra += ["--model", args.model] if args.model else []
+        summary.append((name, *run(name, [*(quick if args.quick else default), *extra], limit)))
     print("\n=== summary")
     for name, verdict_line, seconds, status in summary:
         print(f"  {name:<12} {seconds:7.0f} s  {status:<10} {verdict_line}")
