@@ -336,3 +336,10 @@ def test_cancel_from_another_process_stops_the_job(
     assert sent < rows
     [run] = _runs(workdir, job.job_id)
     assert run.info.status == "FAILED"
+
+
+def test_only_a_judgekit_worker_is_ever_signalled_directly() -> None:
+    from judgekit.jobs.executors import signal_local_worker
+
+    assert signal_local_worker(os.getpid()) is False  # this pytest process is not a worker
+    assert signal_local_worker(2**22 + 12345) is False  # no such process

@@ -126,6 +126,27 @@ def signal_local_controller(submitit_id: str, sig: signal.Signals = signal.SIGIN
     return True
 
 
+def signal_local_worker(pid: int, sig: signal.Signals = signal.SIGTERM) -> bool:
+    """Signal a job's worker process (``python -m judgekit.jobs.worker``) directly.
+
+    Cancelling through submitit's controller relies on SIGINT, which a process started in the
+    background by a non-interactive shell inherits as ignored (POSIX), and then the job would run
+    on; the worker's own SIGTERM handler ends its run (MLflow run FAILED, local server stopped).
+    The pid is checked to be a judgekit worker first, so a reused pid is never signalled.
+    """
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if b"judgekit.jobs.worker" not in command:
+        return False
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def slurm_state(folder: Path, submitit_id: str) -> str:
     """Slurm's state of the job (``PENDING``, ``RUNNING``, ``TIMEOUT``, ...; ``UNKNOWN`` when
     ``sacct`` cannot tell), through submitit."""

@@ -15,6 +15,7 @@ from judgekit.jobs.executors import (
     process_alive,
     process_start,
     signal_local_controller,
+    signal_local_worker,
     slurm_state,
 )
 from judgekit.jobs.launch import launch
@@ -209,6 +210,9 @@ class Job:
             submitit.SlurmJob(folder=self.store.submitit_dir / "%j", job_id=sid).cancel(check=False)
         else:
             signal_local_controller(sid)
+            worker = record["state"].get("worker_pid")
+            if worker is not None and record.get("host") == socket.gethostname():
+                signal_local_worker(int(worker))
 
 
 def _request_cancel(record: dict[str, Any]) -> None:
