@@ -106,24 +106,32 @@ def process_alive(pid: int | None, start: int | None, host: str | None) -> bool 
     return now is not None and (start is None or now == start)
 
 
-def signal_local_controller(submitit_id: str, sig: signal.Signals = signal.SIGINT) -> bool:
-    """Signal the submitit controller of a local job (its job id is the controller's pid).
-
-    SIGINT is how submitit cancels a local job: the controller interrupts its task, then kills it.
-    The pid is checked to be submitit's controller first, so a reused pid is never signalled.
-    """
+def _signal_if(pid: int, marker: bytes, sig: signal.Signals) -> bool:
+    """Send ``sig`` to ``pid`` only if it is alive and its command line holds ``marker``, so a
+    reused pid is never signalled; False when nothing was sent."""
     try:
-        pid = int(submitit_id)
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except (OSError, ValueError):
+    except OSError:
         return False
-    if b"submitit.local._local" not in command or process_start(pid) is None:
+    if marker not in command or process_start(pid) is None:
         return False
     try:
         os.kill(pid, sig)
     except ProcessLookupError:
         return False
     return True
+
+
+def signal_local_controller(submitit_id: str, sig: signal.Signals = signal.SIGINT) -> bool:
+    """Signal the submitit controller of a local job (its job id is the controller's pid).
+
+    SIGINT is how submitit cancels a local job: the controller interrupts its task, then kills it.
+    """
+    try:
+        pid = int(submitit_id)
+    except ValueError:
+        return False
+    return _signal_if(pid, b"submitit.local._local", sig)
 
 
 def signal_local_worker(pid: int, sig: signal.Signals = signal.SIGTERM) -> bool:
@@ -132,19 +140,8 @@ def signal_local_worker(pid: int, sig: signal.Signals = signal.SIGTERM) -> bool:
     Cancelling through submitit's controller relies on SIGINT, which a process started in the
     background by a non-interactive shell inherits as ignored (POSIX), and then the job would run
     on; the worker's own SIGTERM handler ends its run (MLflow run FAILED, local server stopped).
-    The pid is checked to be a judgekit worker first, so a reused pid is never signalled.
     """
-    try:
-        command = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-    if b"judgekit.jobs.worker" not in command:
-        return False
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return False
-    return True
+    return _signal_if(pid, b"judgekit.jobs.worker", sig)
 
 
 def slurm_state(folder: Path, submitit_id: str) -> str:
