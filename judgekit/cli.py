@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -50,8 +52,26 @@ def _register() -> None:
         OmegaConf.register_new_resolver("judgekit_data", data_file)
 
 
+def _choice_error(err: BaseException) -> str | None:
+    """OmegaConf's "Invalid value 'x', expected one of [a, b]" as ``key: 'x' is not valid; use a or b``."""
+    cause = err.__cause__ or err.__context__
+    found = re.search(r"Invalid value '(.*)', expected one of \[(.*)\]", str(cause or err))
+    if found is None:
+        return None
+    key = str(getattr(cause, "full_key", None) or getattr(err, "full_key", None) or "")
+    override = re.match(r"Error merging override ([^=]+)=", str(err))
+    if override and not key.startswith(override.group(1)):
+        key = f"{override.group(1)}: {key}" if key else override.group(1)
+    *rest, last = found.group(2).split(", ")
+    valid = f"{', '.join(rest)} or {last}" if rest else last
+    return f"{key}: {found.group(1)!r} is not valid; use {valid}"
+
+
 def _one_line(err: BaseException) -> str:
     """Hydra/OmegaConf messages without their stack hints, folded onto one line."""
+    choice = _choice_error(err)
+    if choice is not None:
+        return choice
     text = str(err)
     cause = err.__cause__ or err.__context__
     if cause is not None and str(cause) and str(cause) not in text:
@@ -63,11 +83,45 @@ def _one_line(err: BaseException) -> str:
     return "; ".join(dict.fromkeys(lines)) or type(err).__name__
 
 
+def _unknown_keys(node: Any, where: str = "") -> None:
+    """Refuse keys a schema does not have, however they were added.
+
+    Hydra adds ``+key=value`` and ``++key=value`` with OmegaConf's ``force_add``, which lifts struct
+    mode, and ``OmegaConf.to_object`` then sets such a key as a plain attribute: a typo like
+    ``+runner.paralelism=4`` would pass silently. This walk finds them in every schema node.
+    """
+    import dataclasses
+
+    from omegaconf import DictConfig, ListConfig
+
+    if not isinstance(node, DictConfig | ListConfig) or node._is_none() or node._is_missing():
+        return
+    if node._is_interpolation():
+        return
+    if isinstance(node, ListConfig):
+        for index in range(len(node)):
+            _unknown_keys(node._get_node(index), f"{where}[{index}]")
+        return
+    schema = node._metadata.object_type
+    fields = (
+        {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
+    )
+    for key in node.keys():
+        full = f"{where}.{key}" if where else str(key)
+        if fields is not None and key not in fields:
+            name = schema.__name__  # type: ignore[union-attr]
+            raise ConfigError(
+                f"Key {key!r} not in {name!r} ({full}); valid keys: {', '.join(sorted(fields))}"
+            )
+        _unknown_keys(node._get_node(key), full)
+
+
 def to_config(cfg: Any) -> Any:
     """A composed DictConfig → the typed :class:`judgekit.config.Config` (runs the checks)."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    _unknown_keys(cfg)
     try:
         return OmegaConf.to_object(cfg)
     except OmegaConfBaseException as err:
@@ -79,6 +133,7 @@ def compose_config(overrides: list[str], *, return_hydra_config: bool = False) -
     from hydra import compose, initialize_config_dir
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
+    from yaml import MarkedYAMLError, YAMLError
 
     _register()
     try:
@@ -86,6 +141,11 @@ def compose_config(overrides: list[str], *, return_hydra_config: bool = False) -
             return compose("config", overrides=overrides, return_hydra_config=return_hydra_config)
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(_one_line(err)) from None
+    except YAMLError as err:  # a config or experiment file that is not valid YAML
+        mark = err.problem_mark if isinstance(err, MarkedYAMLError) else None
+        where = f"{mark.name}, line {mark.line + 1}" if mark is not None else "a config file"
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
 
 
 def _sweep_combinations(overrides: list[str]) -> list[list[str]]:
@@ -102,16 +162,89 @@ def _sweep_combinations(overrides: list[str]) -> list[list[str]]:
     return [job for batch in batches for job in batch] or [[]]
 
 
-def validate(overrides: list[str], multirun: bool) -> None:
-    """Compose and type-check every job of the command before anything runs."""
-    own = [o for o in overrides if not o.lstrip("~+").startswith("hydra")]
-    jobs = _sweep_combinations(own) if multirun else [own]
-    for job in jobs:
+def _searchpath(override: str) -> bool:
+    """``hydra.searchpath=[...]``: where further config groups (experiments) are found."""
+    return override.lstrip("~+").startswith("hydra.searchpath")
+
+
+def validate(overrides: list[str], multirun: bool, *, setup: bool = True) -> None:
+    """Compose, type-check and set up every job of the command before anything runs.
+
+    Each job's secrets are read (:func:`judgekit.secrets.check_secrets`) and its data loaded and
+    checked (:func:`judgekit.pipeline.prepare`) here, before Hydra creates any directory: a bad
+    job anywhere in a sweep stops the command before the first judge call of any job.
+    ``setup=False`` (``--cfg``: print the config, run nothing) only composes and type-checks.
+    """
+    own = [o for o in overrides if not o.lstrip("~+").startswith("hydra") or _searchpath(o)]
+    configs = {}
+    for job in _sweep_combinations(own) if multirun else [own]:
         cfg = compose_config(job, return_hydra_config=True)
         params = cfg.hydra.sweeper.get("params") or {}
         extra = [f"{k}={v}" for k, v in params.items()]
-        for inner in _sweep_combinations(extra) if extra else [[]]:
-            to_config(compose_config([*job, *inner]))
+        for inner in _sweep_combinations(extra):
+            config = to_config(compose_config([*job, *inner]))
+            configs[repr(config)] = config
+    _CHECKED.clear()
+    budget = _REUSE_MAX_EXAMPLES
+    for key, config in configs.items() if setup else ():  # every job's config is sound: now its data and secrets
+        checked = _precheck(config)
+        budget -= len(checked.prepared.examples)
+        _CHECKED[key] = checked if budget >= 0 else None
+
+
+@dataclass
+class _Checked:
+    """A job's setup done by the pre-check, and what it logged, for the job to reuse."""
+
+    prepared: Any
+    records: list[logging.LogRecord] = field(default_factory=list)
+
+
+_CHECKED: dict[str, _Checked | None] = {}
+_REUSE_MAX_EXAMPLES = 200_000
+"""The pre-check keeps prepared examples for its jobs up to this many in all (memory bound)."""
+
+
+def _precheck(config: Any) -> _Checked:
+    """Read the job's secrets, then load and check its data; log lines are kept for the job."""
+    from judgekit import pipeline
+    from judgekit.secrets import check_secrets
+
+    check_secrets(config.judge)
+    checked = _Checked(None)
+    logger = logging.getLogger("judgekit")
+    keep = _Keep(checked.records)
+    logger.addHandler(keep)
+    propagate, logger.propagate = logger.propagate, False  # shown when the job runs instead
+    try:
+        checked.prepared = pipeline.prepare(config, require_key=True)
+    finally:
+        logger.removeHandler(keep)
+        logger.propagate = propagate
+    return checked
+
+
+class _Keep(logging.Handler):
+    """Collects log records (the pre-check's), to be replayed once Hydra's logging is set up."""
+
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__()
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _checked_for(config: Any) -> Any:
+    """The pre-check's prepared run for ``config`` (its log lines replayed), or None."""
+    if os.getpid() != _MAIN_PID:
+        return None
+    checked = _CHECKED.pop(repr(config), None)
+    if checked is None:
+        return None
+    for record in checked.records:
+        logging.getLogger(record.name).handle(record)
+    return checked.prepared
 
 
 def _print_report(result: Any) -> None:
@@ -124,7 +257,9 @@ def _hydra_tags(hydra_cfg: Any) -> dict[str, str]:
     """Tags that group the runs of one ``-m`` sweep: its id (the sweep directory) and job number."""
     from hydra.types import RunMode
 
-    tags = {"judgekit.overrides": " ".join(hydra_cfg.overrides.task)[:5000]}
+    from judgekit.secrets import redact
+
+    tags = {"judgekit.overrides": redact(" ".join(hydra_cfg.overrides.task))[:5000]}
     if hydra_cfg.mode == RunMode.MULTIRUN:
         tags["judgekit.sweep_id"] = str(Path(hydra_cfg.sweep.dir).resolve())
         tags["judgekit.sweep_job"] = str(hydra_cfg.job.num)
@@ -136,12 +271,19 @@ def _task(cfg: Any) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     from judgekit import pipeline
+    from judgekit.secrets import check_secrets, install_log_filter
 
     quiet_third_party_loggers()
+    install_log_filter()
     try:
+        _redact_hydra_files(HydraConfig.get())
         config = to_config(cfg)
+        check_secrets(config.judge)  # in a worker process too: its values are then redacted
         result = pipeline.run(
-            config, Path(HydraConfig.get().runtime.output_dir), tags=_hydra_tags(HydraConfig.get())
+            config,
+            Path(HydraConfig.get().runtime.output_dir),
+            tags=_hydra_tags(HydraConfig.get()),
+            prepared=_checked_for(config),
         )
     except JudgekitError as err:
         print(f"judgekit: error: {err}", file=sys.stderr)
@@ -151,6 +293,28 @@ def _task(cfg: Any) -> None:
             raise _failed_job(err) from None
         return
     _print_report(result)
+
+
+def _redact_hydra_files(hydra_cfg: Any) -> None:
+    """Rewrite the config files Hydra wrote (``.hydra/*.yaml``, ``multirun.yaml``) redacted."""
+    from hydra.types import RunMode
+
+    from judgekit.secrets import redact
+
+    paths: list[Path] = []
+    if hydra_cfg.output_subdir is not None:
+        subdir = Path(hydra_cfg.runtime.output_dir) / str(hydra_cfg.output_subdir)
+        paths.extend(subdir.glob("*.yaml"))
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        paths.append(Path(hydra_cfg.sweep.dir) / "multirun.yaml")
+    for path in paths:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:
+            continue
+        cleaned = redact(text)
+        if cleaned != text:
+            path.write_text(cleaned, encoding="utf-8")
 
 
 def _failed_job(err: JudgekitError) -> Exception:
@@ -181,7 +345,7 @@ def _run_hydra(argv: list[str]) -> int:
     informational = args.help or args.hydra_help or args.info or args.shell_completion
     if not informational:
         try:
-            validate(args.overrides, args.multirun)
+            validate(args.overrides, args.multirun, setup=not args.cfg)
         except JudgekitError as err:
             print(f"judgekit: error: {err}", file=sys.stderr)
             return err.exit_code
@@ -231,12 +395,20 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     _failures.clear()
     _stop_servers_on_sigterm()
-    if argv and argv[0] in SUBCOMMANDS:
-        from judgekit import commands
+    from judgekit.secrets import RedactingStream
 
-        code = commands.dispatch(argv[0], argv[1:])
-    else:
-        code = _run_hydra(argv)
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            from judgekit import commands
+
+            code = commands.dispatch(argv[0], argv[1:])
+        else:
+            code = _run_hydra(argv)
+    finally:
+        sys.stdout, sys.stderr = streams
+        _CHECKED.clear()
     return code
 
 

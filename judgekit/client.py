@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 from judgekit.config import JudgeConfig
 from judgekit.ratelimit import AdaptiveConcurrency, RateLimiter, Slot
+from judgekit.secrets import redact, register, resolve_headers
 
 __all__ = ["JudgeClient", "JudgeResponse", "LiteLLMClient", "RetryPolicy", "classify_error"]
 
@@ -162,6 +163,8 @@ class LiteLLMClient:
     ) -> None:
         self.judge = judge
         self._api_key = api_key
+        register(api_key)  # redacted from every failure detail, log line and output
+        self._headers = resolve_headers(judge)  # judge.header_env: never in params or the cache key
         self.response_format = response_format
         self.policy = RetryPolicy(
             judge.max_retries, judge.retry_backoff_s, judge.retry_max_wait_s, random.Random(seed)
@@ -194,10 +197,20 @@ class LiteLLMClient:
         key = self._api_key if self._api_key is not None else "no-key"
         return await asyncio.wait_for(
             litellm.acompletion(
-                **params, api_key=key, timeout=self.judge.timeout_s, num_retries=0, max_retries=0
+                **self._with_headers(params),
+                api_key=key,
+                timeout=self.judge.timeout_s,
+                num_retries=0,
+                max_retries=0,
             ),
             timeout=self.judge.timeout_s + 5,
         )
+
+    def _with_headers(self, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` plus the ``judge.header_env`` headers (merged into any ``extra_headers``)."""
+        if not self._headers:
+            return params
+        return {**params, "extra_headers": {**(params.get("extra_headers") or {}), **self._headers}}
 
     def token_estimate(self, messages: list[dict[str, str]]) -> int:
         """Tokens a call may use, before it is made: ~4 characters a token, plus ``max_tokens``."""
@@ -218,7 +231,7 @@ class LiteLLMClient:
                     response = await self._call_once(params)
                 except Exception as err:  # every provider error is classified, none escapes
                     reason, retryable, retry_after = classify_error(err)
-                    detail = f"{type(err).__name__}: {str(err)[:300]}"
+                    detail = f"{type(err).__name__}: {redact(str(err))[:300]}"
                     if reason == "rate_limited" and self.concurrency is not None:
                         self.concurrency.on_rate_limited(retry_after, slot)
                 else:

@@ -8,32 +8,136 @@ receives these dataclasses, never a ``DictConfig``.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from judgekit.errors import ConfigError
+from judgekit.secrets import looks_like_secret
 
 __all__ = [
     "CacheConfig",
+    "CacheMode",
     "Config",
     "DatasetConfig",
+    "DatasetSource",
     "FieldsConfig",
+    "JudgeClientKind",
     "JudgeConfig",
     "LocalModelConfig",
     "Message",
     "ParserConfig",
+    "ParserKind",
     "PromptConfig",
+    "Rejudge",
+    "Role",
     "RubricLabel",
     "RunnerConfig",
+    "ScoreKind",
     "ScoreSchemaConfig",
     "ScoreSpec",
     "StatsConfig",
+    "Switch",
     "TrackingConfig",
 ]
 
 HELPSTEER2_SCORES = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"]
+
+
+# Choice types. OmegaConf looks an Enum member up by its NAME, so each name equals its value; a
+# StrEnum member equals its string (``cfg.cache.mode == "off"``) and prints and serialises as it.
+class JudgeClientKind(StrEnum):
+    """``judge.client``: how judge calls are sent."""
+
+    litellm = "litellm"
+    direct = "direct"
+
+
+class Role(StrEnum):
+    """``prompt.messages[].role``: the chat role of one message."""
+
+    system = "system"
+    user = "user"
+    assistant = "assistant"
+
+
+class ParserKind(StrEnum):
+    """``score.scores[].parser.kind``: how a score is read from the answer."""
+
+    json = "json"
+    regex = "regex"
+
+
+class ScoreKind(StrEnum):
+    """``score.scores[].kind``: a value per response, or a verdict between two."""
+
+    pointwise = "pointwise"
+    preference = "preference"
+
+
+class DatasetSource(StrEnum):
+    """``dataset.source``: where the examples come from."""
+
+    hub = "hub"
+    file = "file"
+    inline = "inline"
+
+
+class Rejudge(StrEnum):
+    """``runner.rejudge``: which examples of an earlier run are judged again."""
+
+    failed = "failed"
+
+
+class CacheMode(StrEnum):
+    """``cache.mode``: how the response cache is used."""
+
+    read_write = "read_write"
+    read_only = "read_only"
+    refresh = "refresh"
+    off = "off"
+
+
+class Switch(StrEnum):
+    """``auto`` | ``true`` | ``false`` (``runner.progress``, ``judge.structured_output``).
+
+    The schema types these keys ``str`` so that YAML booleans (``runner.progress=false`` on the
+    command line) keep working: OmegaConf refuses a bool for an Enum field. ``__post_init__``
+    turns the value into a member, and refuses anything else naming the key.
+    """
+
+    auto = "auto"
+    true = "true"
+    false = "false"
+
+    @classmethod
+    def parse(cls, value: Any, key: str) -> Switch:
+        """``value`` (a string or a YAML bool) as a member; ConfigError naming ``key`` if invalid."""
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise ConfigError(f"{key}: {value!r} is not valid; use auto, true or false") from None
+
+
+def _choice(kind: type[StrEnum], value: Any, key: str) -> Any:
+    """``value`` as a member of ``kind``; ConfigError naming ``key`` and the valid values."""
+    try:
+        return kind(value)
+    except ValueError:
+        valid = [member.value for member in kind]
+        listed = ", ".join(valid[:-1]) + f" or {valid[-1]}" if len(valid) > 1 else valid[0]
+        raise ConfigError(f"{key}: {value!r} is not valid; use {listed}") from None
+
+
+def _require_finite(obj: Any, prefix: str) -> None:
+    """Refuse NaN and infinity in every float field of the dataclass ``obj`` (``prefix.key``)."""
+    for item in dataclasses.fields(obj):
+        value = getattr(obj, item.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{prefix}.{item.name}: {value} is not valid; use a finite number")
 
 
 @dataclass
@@ -52,6 +156,7 @@ class LocalModelConfig:
     """How long to wait for the server's ``/v1/models`` to answer before giving up."""
 
     def __post_init__(self) -> None:
+        _require_finite(self, "judge.local")
         if self.n_threads < 1:
             raise ConfigError(
                 f"judge.local.n_threads: {self.n_threads} is not valid; use 1 or more"
@@ -89,7 +194,7 @@ class JudgeConfig:
     tpm: float | None = None
     """Tokens per minute (prompt + completion, estimated before the call and corrected after),
     enforced client-side; null = no limit."""
-    structured_output: str = "auto"
+    structured_output: str = "auto"  # a Switch; typed str so that YAML booleans parse
     """``auto`` | ``true`` | ``false``: send a JSON schema of the scores as ``response_format``."""
     logprobs: bool = False
     """Ask for ``top_logprobs`` and report logprob-weighted expected scores next to parsed ones."""
@@ -102,12 +207,16 @@ class JudgeConfig:
     """When set, judgekit starts a llama.cpp server for this judge and stops it afterwards."""
     extra_params: dict[str, Any] = field(default_factory=dict)
     """Further keyword arguments passed to ``litellm.acompletion`` unchanged."""
-    client: str = "litellm"
+    client: JudgeClientKind = JudgeClientKind.litellm
     """``litellm`` (any provider) | ``direct``: a plain HTTP POST to an OpenAI-compatible
     ``api_base`` (``openai/<model>`` only), for fast local endpoints where litellm's CPU cost per
     call is the limit. Same retries, cache keys and failure reasons."""
+    header_env: dict[str, str] = field(default_factory=dict)
+    """Secret HTTP headers sent with every call: header name -> NAME of the environment variable
+    holding its value (``{X-Api-Token: MY_TOKEN_VAR}``); values are never written anywhere."""
 
     def __post_init__(self) -> None:
+        _require_finite(self, "judge")
         if self.temperature < 0:
             raise ConfigError(
                 f"judge.temperature: {self.temperature} is not valid; use 0.0 or more"
@@ -125,13 +234,8 @@ class JudgeConfig:
                 raise ConfigError(
                     f"judge.{key}: {limit} is not valid; use a positive number, or null for no limit"
                 )
-        if str(self.structured_output).lower() not in {"auto", "true", "false"}:
-            raise ConfigError(
-                f"judge.structured_output: {self.structured_output!r} is not valid; "
-                "use auto, true or false"
-            )
-        if self.client not in ("litellm", "direct"):
-            raise ConfigError(f"judge.client: {self.client!r} is not valid; use litellm or direct")
+        self.structured_output = Switch.parse(self.structured_output, "judge.structured_output")
+        self.client = _choice(JudgeClientKind, self.client, "judge.client")
         if self.client == "direct" and self.local is None:
             if self.model != "???" and not self.model.startswith("openai/"):
                 raise ConfigError(
@@ -144,27 +248,43 @@ class JudgeConfig:
                     "judge.client: direct needs judge.api_base (the endpoint's URL, e.g. "
                     "http://127.0.0.1:8000/v1); found none"
                 )
-        if self.api_key_env is not None and not self.api_key_env.replace("_", "").isalnum():
-            raise ConfigError(
-                f"judge.api_key_env: {self.api_key_env!r} is not an environment variable name; "
-                "give the NAME of the variable that holds the key (e.g. OPENAI_API_KEY), never the key"
-            )
+        if self.api_key_env is not None:
+            _require_variable_name("judge.api_key_env", self.api_key_env, "the key")
+        for header, name in self.header_env.items():
+            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", str(header)):
+                raise ConfigError(
+                    f"judge.header_env: {header!r} is not a valid HTTP header name; use letters, "
+                    "digits and dashes (e.g. X-Api-Token)"
+                )
+            _require_variable_name(f"judge.header_env.{header}", name, f"header {header}")
+
+
+def _require_variable_name(key: str, name: str, what: str) -> None:
+    """``name`` must be an environment variable name; a pasted secret is never echoed back."""
+    if name.replace("_", "").isalnum():
+        return
+    shown = (
+        "the value given (not shown: it looks like a secret)"
+        if looks_like_secret(name)
+        else repr(name)
+    )
+    raise ConfigError(
+        f"{key}: {shown} is not an environment variable name; give the NAME of the variable that "
+        f"holds {what} (e.g. OPENAI_API_KEY), never the secret itself"
+    )
 
 
 @dataclass
 class Message:
     """One chat message of a prompt template."""
 
-    role: str = "user"
+    role: Role = Role.user
     """``system``, ``user`` or ``assistant``."""
     content: str = ""
     """Jinja2 text; ``{{item.<field>}}`` inserts a data field, ``scores`` is the score schema."""
 
     def __post_init__(self) -> None:
-        if self.role not in {"system", "user", "assistant"}:
-            raise ConfigError(
-                f"prompt.messages: role {self.role!r} is not valid; use system, user or assistant"
-            )
+        self.role = _choice(Role, self.role, "prompt.messages[].role")
 
 
 @dataclass
@@ -187,7 +307,7 @@ class PromptConfig:
 class ParserConfig:
     """How one score is read from the judge's answer."""
 
-    kind: str = "json"
+    kind: ParserKind = ParserKind.json
     """``json`` (find a JSON object, read ``json_path``) or ``regex`` (first group of ``pattern``)."""
     json_path: str | None = None
     """Dotted key path in the JSON object; null means the score's name."""
@@ -195,8 +315,7 @@ class ParserConfig:
     """Regular expression with one group, for ``kind: regex``."""
 
     def __post_init__(self) -> None:
-        if self.kind not in {"json", "regex"}:
-            raise ConfigError(f"score parser kind: {self.kind!r} is not valid; use json or regex")
+        self.kind = _choice(ParserKind, self.kind, "score parser kind")
         if self.kind == "regex" and not self.pattern:
             raise ConfigError("score parser: kind is regex but no pattern is given")
         if self.pattern:
@@ -220,6 +339,9 @@ class RubricLabel:
     description: str = ""
     """What the label means, shown to the judge."""
 
+    def __post_init__(self) -> None:
+        _require_finite(self, "score label")
+
 
 @dataclass
 class ScoreSpec:
@@ -227,7 +349,7 @@ class ScoreSpec:
 
     name: str = "???"
     """The score's name; also the default JSON key and the metric prefix."""
-    kind: str = "pointwise"
+    kind: ScoreKind = ScoreKind.pointwise
     """``pointwise`` (a value per response) or ``preference`` (a verdict between responses A and
     B, with labels ``A``, ``B`` and ``tie``): preference scores get pairwise statistics."""
     description: str = ""
@@ -245,10 +367,7 @@ class ScoreSpec:
 
     def __post_init__(self) -> None:
         where = f"score {self.name!r}"
-        if self.kind not in {"pointwise", "preference"}:
-            raise ConfigError(
-                f"{where}: kind {self.kind!r} is not valid; use pointwise or preference"
-            )
+        self.kind = _choice(ScoreKind, self.kind, f"{where}: kind")
         if self.kind == "preference" and set(self.labels) != {"A", "B", "tie"}:
             raise ConfigError(
                 f"{where}: a preference score needs exactly the labels A, B and tie "
@@ -340,7 +459,7 @@ class DatasetConfig:
 
     name: str = "custom"
     """Name of this dataset option, logged as a tag."""
-    source: str = "file"
+    source: DatasetSource = DatasetSource.file
     """``hub`` (Hugging Face ``datasets``), ``file`` (local path) or ``inline`` (``rows``)."""
     path: str | None = None
     """Hub dataset id for ``hub``; a .jsonl, .jsonl.gz, .csv or .parquet file for ``file``."""
@@ -360,10 +479,7 @@ class DatasetConfig:
     """Which columns mean what."""
 
     def __post_init__(self) -> None:
-        if self.source not in {"hub", "file", "inline"}:
-            raise ConfigError(
-                f"dataset.source: {self.source!r} is not valid; use hub, file or inline"
-            )
+        self.source = _choice(DatasetSource, self.source, "dataset.source")
         if self.source in {"hub", "file"} and not self.path:
             raise ConfigError(
                 f"dataset.path: not set; dataset.source={self.source} needs a path "
@@ -386,25 +502,27 @@ class RunnerConfig:
     ignore_request_failure: bool = True
     """True: a row whose call still fails after retries is recorded as failed and the run goes
     on. False: the first such row stops the run with an error (results so far are kept)."""
-    progress: str = "auto"
+    progress: str = "auto"  # a Switch; typed str so that YAML booleans parse (see Switch)
     """``auto`` (a bar when attached to a terminal), ``true`` or ``false``."""
     min_coverage: float = 0.0
     """Fail the run (MLflow status FAILED, exit code 1) when a score has a smaller share of
     examples scored than this, e.g. 0.95; results are still written."""
-    rejudge: str | None = None
+    rejudge: Rejudge | None = None
     """``failed``: judge again only the examples that failed in ``rejudge_from``, reuse the rest."""
     rejudge_from: str | None = None
     """The earlier run: its output directory, its results.parquet, or its MLflow run id."""
 
     def __post_init__(self) -> None:
+        _require_finite(self, "runner")
+        self.progress = Switch.parse(self.progress, "runner.progress")
         if self.parallelism < 1:
             raise ConfigError(f"runner.parallelism: {self.parallelism} is not valid; use 1 or more")
         if not 0.0 <= self.min_coverage <= 1.0:
             raise ConfigError(
                 f"runner.min_coverage: {self.min_coverage} is not valid; use a share from 0 to 1"
             )
-        if self.rejudge not in (None, "failed"):
-            raise ConfigError(f"runner.rejudge: {self.rejudge!r} is not valid; use failed or null")
+        if self.rejudge is not None:
+            self.rejudge = _choice(Rejudge, self.rejudge, "runner.rejudge")
         if self.rejudge and not self.rejudge_from:
             raise ConfigError(
                 "runner.rejudge_from: not set; runner.rejudge=failed needs the earlier run "
@@ -426,6 +544,7 @@ class StatsConfig:
     """Confidence level of the intervals."""
 
     def __post_init__(self) -> None:
+        _require_finite(self, "stats")
         if self.bootstrap_resamples < 0:
             raise ConfigError(
                 f"stats.bootstrap_resamples: {self.bootstrap_resamples} is not valid; use 0 or more"
@@ -440,17 +559,14 @@ class StatsConfig:
 class CacheConfig:
     """The response cache: a rerun sends no call it already paid for."""
 
-    mode: str = "read_write"
+    mode: CacheMode = CacheMode.read_write
     """``read_write`` (reuse answers, store new ones: a rerun after a crash sends only what was
     never answered) | ``read_only`` | ``refresh`` (call again, overwrite) | ``off``."""
     dir: str | None = None
     """Directory of the cache database; null = judgekit's cache directory in the user cache home."""
 
     def __post_init__(self) -> None:
-        if self.mode not in {"read_write", "read_only", "refresh", "off"}:
-            raise ConfigError(
-                f"cache.mode: {self.mode!r} is not valid; use read_write, read_only, refresh or off"
-            )
+        self.mode = _choice(CacheMode, self.mode, "cache.mode")
 
 
 @dataclass

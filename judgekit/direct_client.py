@@ -72,6 +72,7 @@ class DirectClient(LiteLLMClient):
             headers = {"Content-Type": "application/json"}
             if self._api_key is not None:
                 headers["Authorization"] = f"Bearer {self._api_key}"
+            headers.update(self._headers)  # judge.header_env
             # No pool limit of aiohttp's own: judgekit's workers already bound the calls in flight.
             connector = aiohttp.TCPConnector(limit=0)
             self._session = aiohttp.ClientSession(headers=headers, connector=connector)

@@ -395,7 +395,12 @@ def _tracking(  # type: ignore[no-untyped-def]
     from judgekit.tracking import default_run_name, mlflow_run, run_tags
 
     name = cfg.tracking.run_name or default_run_name(cfg)
-    extra = {"judgekit.endpoint": judge.api_base or "", "judgekit.judge_model": judge.model}
+    from judgekit.secrets import redact_url
+
+    extra = {
+        "judgekit.endpoint": redact_url(judge.api_base or ""),
+        "judgekit.judge_model": judge.model,
+    }
     extra.update(tags or {})
     if parent_run:
         extra["judgekit.parent_run"] = parent_run
@@ -428,15 +433,18 @@ def _finish(
     result.run_id = mlrun.run_id if mlrun is not None else None
     paths = _write_outputs(result, out_dir)
     if mlrun is not None:
+        from judgekit.secrets import redact_config
         from judgekit.tracking import flatten_params
 
-        mlrun.log_params(flatten_params(cfg))
+        mlrun.log_params(flatten_params(redact_config(cfg)))
         metrics = metrics_from_report(report, aggregate, result.failures)
         metrics.update({f"cache/{k}": float(v) for k, v in result.cache_stats.items()})
         mlrun.log_metrics(metrics)
         mlrun.log_table(frame, "results_table.json")
         config_path = out_dir / "resolved_config.json"
-        config_path.write_text(json.dumps(_config_dict(cfg), indent=2, default=str) + "\n")
+        config_path.write_text(
+            json.dumps(_config_dict(redact_config(cfg)), indent=2, default=str) + "\n"
+        )
         mlrun.log_artifacts([*paths, config_path])
     return result
 
