@@ -113,8 +113,8 @@ BAD_INPUTS = {
         "judge.header_env.X-Judge-Token: the value given (not shown",
     ),
     "secret header name invalid": (
-        ["+judge.header_env={'X Token': H2_TOKEN_VAR}"],
-        "judge.header_env",
+        ["+judge.header_env={X@Token: H2_TOKEN_VAR}"],
+        "judge.header_env: 'X@Token' is not a valid HTTP header name",
     ),
 }
 
