@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -260,8 +261,19 @@ class JudgeConfig:
 
 
 def _require_variable_name(key: str, name: str, what: str) -> None:
-    """``name`` must be an environment variable name; a pasted secret is never echoed back."""
+    """``name`` must be an environment variable name; a pasted secret is never echoed back.
+
+    A name that looks like a secret (digits in a lower- or mixed-case name) and is not set in
+    the environment is refused here, so that no command (a run, ``doctor``, ``submit``) writes
+    or prints it as a variable name.
+    """
     if name.replace("_", "").isalnum():
+        if looks_like_secret(name) and not os.environ.get(name):
+            raise ConfigError(
+                f"{key} must name an environment variable; the value given is not set as one and "
+                f"looks like a secret itself (not shown); give the NAME of the variable that holds "
+                f"{what} (e.g. OPENAI_API_KEY) and export it"
+            )
         return
     shown = (
         "the value given (not shown: it looks like a secret)"

@@ -419,3 +419,14 @@ def test_credentials_in_the_endpoint_url_are_redacted_wherever_the_config_is_wri
     assert run.data.params["judge.api_base"].startswith("http://***@127.0.0.1:")
     assert URL_PASSWORD not in proc.stdout + proc.stderr
     assert _leaks(URL_PASSWORD, workdir, private_cache_dir) == []
+
+
+def test_doctor_does_not_print_a_key_pasted_as_the_variable_name(
+    judge: FakeJudge, tmp_path: Path
+) -> None:
+    args = ["doctor", *judge_overrides(judge, key=False), f"judge.api_key_env={PASTED_KEY}"]
+    proc = run_cli(args, tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "judge.api_key_env must name an environment variable" in proc.stderr
+    assert PASTED_KEY not in proc.stdout + proc.stderr
+    assert list(tmp_path.iterdir()) == []
