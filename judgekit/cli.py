@@ -185,8 +185,10 @@ def validate(overrides: list[str], multirun: bool, *, setup: bool = True) -> Non
             config = to_config(compose_config([*job, *inner]))
             configs[repr(config)] = config
     _CHECKED.clear()
-    budget = _REUSE_MAX_EXAMPLES
-    for key, config in configs.items() if setup else ():  # every job's config is sound: now its data and secrets
+    # A parallel launcher's jobs run in other processes: they prepare again, keep nothing here.
+    elsewhere = any(o.lstrip("~+").startswith("hydra/launcher") for o in overrides)
+    budget = 0 if elsewhere else _REUSE_MAX_EXAMPLES
+    for key, config in configs.items() if setup else ():  # all sound: now secrets and data
         checked = _precheck(config)
         budget -= len(checked.prepared.examples)
         _CHECKED[key] = checked if budget >= 0 else None

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -430,3 +433,41 @@ def test_doctor_does_not_print_a_key_pasted_as_the_variable_name(
     assert "judge.api_key_env must name an environment variable" in proc.stderr
     assert PASTED_KEY not in proc.stdout + proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_loads_its_data_once_the_pre_check_setup_is_reused(
+    judge: FakeJudge, data_dir: Path, tmp_path: Path
+) -> None:
+    # The real pipeline.prepare, wrapped to count its calls in the judgekit process.
+    code = (
+        "import sys\n"
+        "from judgekit import pipeline\n"
+        "from judgekit.cli import main\n"
+        "real, calls = pipeline.prepare, []\n"
+        "def counted(*args, **kwargs):\n"
+        "    calls.append(1)\n"
+        "    return real(*args, **kwargs)\n"
+        "pipeline.prepare = counted\n"
+        "code = main(sys.argv[1:])\n"
+        "print('PREPARE_CALLS', len(calls))\n"
+        "sys.exit(code)\n"
+    )
+    args = [
+        *judge_overrides(judge),
+        "dataset=jsonl",
+        f"dataset.path={data_dir}/good.jsonl",
+        "prompt=v1",
+        "score=helpfulness",
+        "tracking.enabled=false",
+    ]
+    env = {**os.environ, "JUDGEKIT_TEST_KEY": TEST_KEY}
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "PREPARE_CALLS 1" in proc.stdout
