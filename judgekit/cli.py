@@ -107,7 +107,7 @@ def _unknown_keys(node: Any, where: str = "") -> None:
         {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
     )
     for key in node.keys():
-        full = f"{where}.{key}" if where else str(key)
+        full = f"{where}.{key!s}" if where else str(key)
         if fields is not None and key not in fields:
             name = schema.__name__  # type: ignore[union-attr]
             raise ConfigError(
