@@ -19,9 +19,39 @@ from typing import Any, Protocol
 from judgekit.config import JudgeConfig
 from judgekit.ratelimit import AdaptiveConcurrency, RateLimiter, Slot
 
-__all__ = ["JudgeClient", "JudgeResponse", "LiteLLMClient", "RetryPolicy", "classify_error"]
+__all__ = [
+    "REQUEST_FAILURES",
+    "JudgeClient",
+    "JudgeResponse",
+    "LiteLLMClient",
+    "ResponseFailure",
+    "RetryPolicy",
+    "classify_error",
+]
 
-REQUEST_FAILURES = ("timeout", "rate_limited", "server_error", "request_error", "bad_request")
+REQUEST_FAILURES = {
+    "timeout": "no complete answer within judge.timeout_s (retried)",
+    "rate_limited": "429 after every retry",
+    "server_error": "5xx after every retry",
+    "request_error": "the connection failed or dropped (retried), or an unexpected error",
+    "bad_request": "4xx other than 429, or a request the client refused before sending it "
+    "(an invalid parameter); never retried",
+    "bad_response": "a 2xx body that is not a chat completion: not JSON, or no choices",
+    "empty_response": "a chat completion with an empty choices list (a null or blank content is "
+    "the parser's empty_response)",
+    "response_too_large": "the body exceeds judge.max_response_bytes; reading stopped there",
+}
+"""Every value :attr:`JudgeResponse.failure` can take, with its meaning. Together with
+``judgekit.parsing.FAILURE_REASONS`` and ``not_run`` (a row never sent because the run stopped)
+this is every ``failure_reason`` a results row can hold."""
+
+
+class ResponseFailure(Exception):
+    """An answer that arrived but cannot be used; ``reason`` is one of ``REQUEST_FAILURES``."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
 
 
 @dataclass
@@ -41,6 +71,8 @@ class JudgeResponse:
     extra: dict[str, Any] = field(default_factory=dict)
     """Further per-call facts; ``throttled_s`` when the client has rate limits (see
     :class:`LiteLLMClient`)."""
+    status: int | None = None
+    """The HTTP status of the failed call's last attempt, when the endpoint answered one."""
 
 
 class JudgeClient(Protocol):
@@ -95,19 +127,87 @@ def _retry_after(err: BaseException) -> float | None:
         return None
 
 
+def _chain(err: BaseException) -> list[BaseException]:
+    """``err`` and the exceptions it was raised from (``__cause__``, else ``__context__``)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and len(chain) < 20 and all(current is not e for e in chain):
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _types(module: str, *names: str) -> tuple[type, ...]:
+    """Exception classes of ``module`` if it is already imported (never imports it)."""
+    loaded = sys.modules.get(module)
+    return tuple(getattr(loaded, n) for n in names if hasattr(loaded, n)) if loaded else ()
+
+
+def _timeout_types() -> tuple[type, ...]:
+    return (
+        TimeoutError,  # asyncio.TimeoutError too; aiohttp's ServerTimeoutError is one
+        *_types("litellm", "Timeout"),
+        *_types("openai", "APITimeoutError"),
+        *_types("httpx", "TimeoutException"),
+    )
+
+
+def _connection_types() -> tuple[type, ...]:
+    return (
+        ConnectionError,  # refused, reset, aborted; the direct client raises it
+        *_types("aiohttp", "ClientConnectionError"),
+        *_types("httpx", "NetworkError", "RemoteProtocolError"),
+        *_types("openai", "APIConnectionError"),
+    )
+
+
+def _refused_before_sending(chain: list[BaseException]) -> bool:
+    """A ValueError/TypeError in the chain: the request could not be built (e.g. a NaN
+    parameter is not JSON), so nothing reached the server. Undecodable answers are excluded."""
+    return any(
+        isinstance(e, (ValueError, TypeError))
+        and not isinstance(e, (json.JSONDecodeError, UnicodeDecodeError))
+        for e in chain
+    )
+
+
+def _unreadable_answer(chain: list[BaseException]) -> bool:
+    """The endpoint answered 2xx with a body that is not a chat completion.
+
+    litellm raises its ``APIError`` (as a 500) for a body without ``choices``; that case has no
+    exception type of its own, so litellm's message is read.
+    """
+    litellm_api_error = _types("litellm", "APIError")
+    return any(
+        isinstance(e, json.JSONDecodeError)
+        or (isinstance(e, litellm_api_error) and "'choices'" in str(e))
+        for e in chain
+    )
+
+
 def classify_error(err: BaseException) -> tuple[str, bool, float | None]:
-    """(failure reason, whether to retry, Retry-After seconds) for an exception from a call."""
+    """(failure reason, whether to retry, Retry-After seconds) for an exception from a call.
+
+    Decided by exception type along the whole chain: litellm wraps nearly everything (a refused
+    connection, a NaN it cannot serialise) in a 500, so its status alone says little.
+    """
     litellm = sys.modules.get("litellm")  # the direct client never imports it
-    if isinstance(err, asyncio.TimeoutError) or (
-        litellm is not None and isinstance(err, litellm.Timeout)
-    ):
+    chain = _chain(err)
+    for e in chain:
+        if isinstance(e, ResponseFailure):
+            return e.reason, False, None
+    if any(isinstance(e, _timeout_types()) for e in chain):
         return "timeout", True, None
-    if "Connection error" in str(err) or isinstance(err, ConnectionError):
-        # litellm reports a refused or dropped connection as a 500; it is not the server's answer.
+    if any(isinstance(e, _connection_types()) for e in chain):
+        # A refused or dropped connection: not the server's answer (litellm reports it as 500).
         return "request_error", True, None
     status = _status_code(err)
     if (litellm is not None and isinstance(err, litellm.RateLimitError)) or status == 429:
         return "rate_limited", True, _retry_after(err)
+    if _refused_before_sending(chain):
+        return "bad_request", False, None
+    if _unreadable_answer(chain):
+        return "bad_response", False, None
     if status is not None and status >= 500:
         return "server_error", True, _retry_after(err)
     if (
@@ -168,6 +268,8 @@ class LiteLLMClient:
         )
         self.limiter = limiter
         self.concurrency = concurrency
+        self._openai: Any = None
+        self._openai_loop: Any = None
 
     def request_params(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         """Everything that determines the answer (no key): the cache hashes exactly this."""
@@ -186,18 +288,88 @@ class LiteLLMClient:
             params["top_logprobs"] = self.judge.top_logprobs
         return params
 
-    async def _call_once(self, params: dict[str, Any]) -> Any:
+    def _load(self) -> None:
+        """Import the transport before the first call's clock starts: ``latency_s`` times the
+        call, not litellm's import (seconds on a loaded machine)."""
         import litellm
 
         litellm.suppress_debug_info = True
 
+    async def _call_once(self, params: dict[str, Any]) -> Any:
+        import litellm
+
         key = self._api_key if self._api_key is not None else "no-key"
-        return await asyncio.wait_for(
-            litellm.acompletion(
-                **params, api_key=key, timeout=self.judge.timeout_s, num_retries=0, max_retries=0
-            ),
-            timeout=self.judge.timeout_s + 5,
+        bounded = self._bounded_client(key)
+        extra = {"client": bounded} if bounded is not None else {}
+        return await litellm.acompletion(
+            **params,
+            api_key=key,
+            timeout=self.judge.timeout_s,
+            num_retries=0,
+            max_retries=0,
+            **extra,
         )
+
+    def _bounded_client(self, key: str) -> Any:
+        """For ``openai/`` models at an explicit ``api_base`` (any OpenAI-compatible server): an
+        ``AsyncOpenAI`` client whose HTTP client refuses a body whose Content-Length is over
+        ``judge.max_response_bytes`` and stops reading one that grows past it, so an oversized
+        answer is never held in memory. Other providers keep litellm's own client; their answer
+        text is checked against the limit after it arrived (it is not kept, but it was read)."""
+        if not (self.judge.model.startswith("openai/") and self.judge.api_base):
+            return None
+        loop = asyncio.get_running_loop()
+        if self._openai is None or self._openai_loop is not loop:
+            from openai import AsyncOpenAI
+
+            self._openai = AsyncOpenAI(
+                api_key=key,
+                base_url=self.judge.api_base,
+                http_client=_bounded_http_client(self.judge.max_response_bytes),
+                timeout=self.judge.timeout_s,
+                max_retries=0,
+            )
+            self._openai_loop = loop
+        return self._openai
+
+    async def _attempt(self, params: dict[str, Any]) -> Any:
+        """One attempt, bounded as a whole by ``judge.timeout_s`` (connecting, waiting and
+        reading the body: a body sent a byte at a time cannot stretch it), its answer checked."""
+        try:
+            response = await asyncio.wait_for(self._call_once(params), self.judge.timeout_s)
+        except TimeoutError:
+            raise TimeoutError(
+                f"no complete answer within judge.timeout_s={self.judge.timeout_s:g} s"
+            ) from None
+        except Exception as err:
+            found = next((e for e in _chain(err) if isinstance(e, ResponseFailure)), None)
+            if found is not None:  # wrapped by the SDK as a connection error: say what it was
+                raise found from None
+            raise
+        self._check_answer(response)
+        return response
+
+    def _check_answer(self, response: Any) -> None:
+        """Raise :class:`ResponseFailure` for an answer without a usable choice or over the limit."""
+        choices = getattr(response, "choices", None)
+        if choices is None:
+            raise ResponseFailure("bad_response", "the answer has no 'choices'")
+        if not choices:
+            raise ResponseFailure("empty_response", "the answer's 'choices' list is empty")
+        text = getattr(getattr(choices[0], "message", None), "content", None)
+        limit = self.judge.max_response_bytes
+        if isinstance(text, str) and len(text) * 4 > limit and len(text.encode()) > limit:
+            raise ResponseFailure(
+                "response_too_large",
+                f"the answer's text is {len(text.encode())} bytes, over "
+                f"judge.max_response_bytes={limit}",
+            )
+
+    async def aclose(self) -> None:
+        """Close the bounded HTTP client, if one was opened (idempotent)."""
+        client, self._openai = self._openai, None
+        if client is not None and self._openai_loop is asyncio.get_running_loop():
+            await client.close()
 
     def token_estimate(self, messages: list[dict[str, str]]) -> int:
         """Tokens a call may use, before it is made: ~4 characters a token, plus ``max_tokens``."""
@@ -205,6 +377,7 @@ class LiteLLMClient:
 
     async def complete(self, messages: list[dict[str, str]]) -> JudgeResponse:
         """Send one request, retrying 429, 5xx and timeouts; never raises for a call failure."""
+        self._load()
         params = self.request_params(messages)
         estimate = self.token_estimate(messages) if self.limiter is not None else 0
         start = time.perf_counter()
@@ -215,18 +388,20 @@ class LiteLLMClient:
             async with self._admitted(estimate) as (slot, waited):
                 throttled += waited
                 try:
-                    response = await self._call_once(params)
+                    response = await self._attempt(params)
                 except Exception as err:  # every provider error is classified, none escapes
                     reason, retryable, retry_after = classify_error(err)
                     detail = f"{type(err).__name__}: {str(err)[:300]}"
                     if reason == "rate_limited" and self.concurrency is not None:
                         self.concurrency.on_rate_limited(retry_after, slot)
+                    status = _status_code(err)
                 else:
                     result = self._success(response, attempt, time.perf_counter() - start)
                     self._record_success(result, estimate)
                     return self._with_throttle(result, throttled)
             if not retryable or attempt > self.policy.max_retries:
-                failed = JudgeResponse(None, reason, detail, attempt, time.perf_counter() - start)
+                latency = time.perf_counter() - start
+                failed = JudgeResponse(None, reason, detail, attempt, latency, status=status)
                 return self._with_throttle(failed, throttled)
             await asyncio.sleep(self.policy.wait_s(attempt, retry_after))
 
@@ -269,3 +444,54 @@ class LiteLLMClient:
             completion_tokens=completion_tokens,
             logprobs=_logprobs(choice),
         )
+
+
+def _bounded_http_client(limit: int) -> Any:
+    """litellm's own async HTTP client for OpenAI (its transport and settings), with a hook that
+    stops reading a response body at ``limit`` bytes; a plain ``httpx.AsyncClient`` when litellm
+    hands out a session the user shares (``litellm.aclient_session``), which is left untouched."""
+    import httpx
+    import litellm
+
+    http: Any = None
+    try:
+        from litellm.llms.openai.openai import OpenAIChatCompletion
+
+        http = OpenAIChatCompletion.get_async_http_client()
+    except (ImportError, AttributeError):  # another litellm layout: httpx's defaults will do
+        http = None
+    if http is None or http is litellm.aclient_session:
+        http = httpx.AsyncClient(follow_redirects=True)
+
+    class BoundedStream(httpx.AsyncByteStream):
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            size = 0
+            async for chunk in self.inner:
+                size += len(chunk)
+                if size > limit:
+                    raise ResponseFailure(
+                        "response_too_large",
+                        f"the answer's body passed judge.max_response_bytes={limit}; "
+                        "reading stopped there",
+                    )
+                yield chunk
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    async def bound(response: httpx.Response) -> None:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise ResponseFailure(
+                "response_too_large",
+                f"the answer's body is {declared} bytes (Content-Length), over "
+                f"judge.max_response_bytes={limit}; not read",
+            )
+        response.stream = BoundedStream(response.stream)
+
+    hooks = http.event_hooks
+    http.event_hooks = {**hooks, "response": [*hooks.get("response", []), bound]}
+    return http
