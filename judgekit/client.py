@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from judgekit.bounded_http import TRANSPORT_ERRORS, bounded_http_client
 from judgekit.config import JudgeConfig
 from judgekit.ratelimit import AdaptiveConcurrency, RateLimiter, Slot
 
@@ -128,12 +129,16 @@ def _retry_after(err: BaseException) -> float | None:
 
 
 def _chain(err: BaseException) -> list[BaseException]:
-    """``err`` and the exceptions it was raised from (``__cause__``, else ``__context__``)."""
+    """``err`` and every exception it was raised from or while handling (``__cause__`` and
+    ``__context__``, breadth first): litellm often keeps the original only in one of them."""
     chain: list[BaseException] = []
-    current: BaseException | None = err
-    while current is not None and len(chain) < 20 and all(current is not e for e in chain):
+    queue: list[BaseException] = [err]
+    while queue and len(chain) < 30:
+        current = queue.pop(0)
+        if any(current is seen for seen in chain):
+            continue
         chain.append(current)
-        current = current.__cause__ or current.__context__
+        queue.extend(e for e in (current.__cause__, current.__context__) if e is not None)
     return chain
 
 
@@ -171,16 +176,18 @@ def _refused_before_sending(chain: list[BaseException]) -> bool:
     )
 
 
+_NO_CHOICES = ("response with no 'choices'", "'choices' that is not a list")
+
+
 def _unreadable_answer(chain: list[BaseException]) -> bool:
     """The endpoint answered 2xx with a body that is not a chat completion.
 
-    litellm raises its ``APIError`` (as a 500) for a body without ``choices``; that case has no
-    exception type of its own, so litellm's message is read.
+    litellm reports a body without ``choices`` as a 500 of its own, with no exception type for
+    it (and the original often lost from the chain), so only its message tells.
     """
-    litellm_api_error = _types("litellm", "APIError")
     return any(
         isinstance(e, json.JSONDecodeError)
-        or (isinstance(e, litellm_api_error) and "'choices'" in str(e))
+        or (type(e).__module__.startswith("litellm") and any(m in str(e) for m in _NO_CHOICES))
         for e in chain
     )
 
@@ -219,6 +226,15 @@ def classify_error(err: BaseException) -> tuple[str, bool, float | None]:
     if status is not None and 400 <= status < 500:
         return "bad_request", False, None
     return "request_error", False, None
+
+
+def _refuse_unsendable(params: dict[str, Any]) -> None:
+    """Raise ValueError for a request that is not valid JSON (a NaN or infinite parameter)
+    before litellm sees it: litellm reports that as a 500, as if the server had answered."""
+    try:
+        json.dumps(params, allow_nan=False, default=str)
+    except ValueError as err:
+        raise ValueError(f"the request cannot be sent as JSON: {err}") from None
 
 
 def _usage(response: Any) -> tuple[int | None, int | None]:
@@ -298,6 +314,7 @@ class LiteLLMClient:
     async def _call_once(self, params: dict[str, Any]) -> Any:
         import litellm
 
+        _refuse_unsendable(params)
         key = self._api_key if self._api_key is not None else "no-key"
         bounded = self._bounded_client(key)
         extra = {"client": bounded} if bounded is not None else {}
@@ -325,7 +342,7 @@ class LiteLLMClient:
             self._openai = AsyncOpenAI(
                 api_key=key,
                 base_url=self.judge.api_base,
-                http_client=_bounded_http_client(self.judge.max_response_bytes),
+                http_client=bounded_http_client(self.judge.max_response_bytes),
                 timeout=self.judge.timeout_s,
                 max_retries=0,
             )
@@ -334,7 +351,13 @@ class LiteLLMClient:
 
     async def _attempt(self, params: dict[str, Any]) -> Any:
         """One attempt, bounded as a whole by ``judge.timeout_s`` (connecting, waiting and
-        reading the body: a body sent a byte at a time cannot stretch it), its answer checked."""
+        reading the body: a body sent a byte at a time cannot stretch it), its answer checked.
+
+        An error the bounded HTTP client saw (refused connection, oversized body) is raised as
+        itself: litellm turns it into a 500 and often drops it from the exception chain.
+        """
+        seen: list[BaseException] = []
+        token = TRANSPORT_ERRORS.set(seen)
         try:
             response = await asyncio.wait_for(self._call_once(params), self.judge.timeout_s)
         except TimeoutError:
@@ -343,9 +366,13 @@ class LiteLLMClient:
             ) from None
         except Exception as err:
             found = next((e for e in _chain(err) if isinstance(e, ResponseFailure)), None)
-            if found is not None:  # wrapped by the SDK as a connection error: say what it was
+            if found is not None:
                 raise found from None
+            if seen:
+                raise seen[-1] from err
             raise
+        finally:
+            TRANSPORT_ERRORS.reset(token)
         self._check_answer(response)
         return response
 
@@ -444,54 +471,3 @@ class LiteLLMClient:
             completion_tokens=completion_tokens,
             logprobs=_logprobs(choice),
         )
-
-
-def _bounded_http_client(limit: int) -> Any:
-    """litellm's own async HTTP client for OpenAI (its transport and settings), with a hook that
-    stops reading a response body at ``limit`` bytes; a plain ``httpx.AsyncClient`` when litellm
-    hands out a session the user shares (``litellm.aclient_session``), which is left untouched."""
-    import httpx
-    import litellm
-
-    http: Any = None
-    try:
-        from litellm.llms.openai.openai import OpenAIChatCompletion
-
-        http = OpenAIChatCompletion.get_async_http_client()
-    except (ImportError, AttributeError):  # another litellm layout: httpx's defaults will do
-        http = None
-    if http is None or http is litellm.aclient_session:
-        http = httpx.AsyncClient(follow_redirects=True)
-
-    class BoundedStream(httpx.AsyncByteStream):
-        def __init__(self, inner: Any) -> None:
-            self.inner = inner
-
-        async def __aiter__(self) -> AsyncIterator[bytes]:
-            size = 0
-            async for chunk in self.inner:
-                size += len(chunk)
-                if size > limit:
-                    raise ResponseFailure(
-                        "response_too_large",
-                        f"the answer's body passed judge.max_response_bytes={limit}; "
-                        "reading stopped there",
-                    )
-                yield chunk
-
-        async def aclose(self) -> None:
-            await self.inner.aclose()
-
-    async def bound(response: httpx.Response) -> None:
-        declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise ResponseFailure(
-                "response_too_large",
-                f"the answer's body is {declared} bytes (Content-Length), over "
-                f"judge.max_response_bytes={limit}; not read",
-            )
-        response.stream = BoundedStream(response.stream)
-
-    hooks = http.event_hooks
-    http.event_hooks = {**hooks, "response": [*hooks.get("response", []), bound]}
-    return http

@@ -115,7 +115,7 @@ class DirectClient(LiteLLMClient):
         timeout = aiohttp.ClientTimeout(total=self.judge.timeout_s)
         try:
             async with session.post(
-                self._url(), data=json.dumps(self._body(params)), timeout=timeout
+                self._url(), data=json.dumps(self._body(params), allow_nan=False), timeout=timeout
             ) as answer:
                 raw = await _read_bounded(answer, self.judge.max_response_bytes)
                 text = raw.decode(answer.charset or "utf-8", errors="replace")
