@@ -286,6 +286,7 @@ class LiteLLMClient:
         self.concurrency = concurrency
         self._openai: Any = None
         self._openai_loop: Any = None
+        self._warming: Any = None
 
     def request_params(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         """Everything that determines the answer (no key): the cache hashes exactly this."""
@@ -304,12 +305,31 @@ class LiteLLMClient:
             params["top_logprobs"] = self.judge.top_logprobs
         return params
 
-    def _load(self) -> None:
-        """Import the transport before the first call's clock starts: ``latency_s`` times the
-        call, not litellm's import (seconds on a loaded machine)."""
+    async def ready(self) -> None:
+        """What a first call does once, done before its clock starts, so ``latency_s`` times the
+        call: import litellm (seconds on a loaded machine), build the bounded HTTP client (its TLS
+        setup reads the CA bundle) and make one offline mock call (litellm builds its response
+        models on first use). Concurrent first calls wait for the same warm-up."""
         import litellm
 
         litellm.suppress_debug_info = True
+        self._bounded_client(self._api_key if self._api_key is not None else "no-key")
+        if self._warming is None:
+            self._warming = asyncio.ensure_future(self._warm_up())
+        await self._warming
+
+    async def _warm_up(self) -> None:
+        import litellm
+
+        try:
+            await litellm.acompletion(
+                model=self.judge.model,
+                messages=[{"role": "user", "content": "warm-up"}],
+                mock_response="ok",
+                api_key="no-key",
+            )
+        except Exception:  # noqa: BLE001, S110 - a warm-up that fails costs only timing accuracy
+            pass
 
     async def _call_once(self, params: dict[str, Any]) -> Any:
         import litellm
@@ -404,7 +424,7 @@ class LiteLLMClient:
 
     async def complete(self, messages: list[dict[str, str]]) -> JudgeResponse:
         """Send one request, retrying 429, 5xx and timeouts; never raises for a call failure."""
-        self._load()
+        await self.ready()
         params = self.request_params(messages)
         estimate = self.token_estimate(messages) if self.limiter is not None else 0
         start = time.perf_counter()

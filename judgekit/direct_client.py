@@ -105,7 +105,7 @@ class DirectClient(LiteLLMClient):
             self._loop = loop
         return self._session
 
-    def _load(self) -> None:
+    async def ready(self) -> None:
         import aiohttp  # noqa: F401 - imported before the first call's clock starts
 
     async def _call_once(self, params: dict[str, Any]) -> Any:

@@ -114,6 +114,7 @@ async def _probe(client: Any, messages: list[dict[str, str]]) -> Any:
     from judgekit.client import JudgeResponse
 
     try:
+        await client.ready()  # imports and warm-up: not the endpoint's time
         return await asyncio.wait_for(client.complete(messages), PROBE_LIMIT_S)
     except TimeoutError:
         detail = f"no answer within {PROBE_LIMIT_S:g} s, the doctor's probe limit"

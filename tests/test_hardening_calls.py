@@ -223,7 +223,7 @@ def test_a_run_against_a_hung_endpoint_stops_after_max_consecutive_failures(
             _cli_args(
                 judge.url,
                 data,
-                "judge.timeout_s=0.3",
+                "judge.timeout_s=1",
                 "judge.max_retries=0",
                 "runner.max_consecutive_failures=3",
             ),
