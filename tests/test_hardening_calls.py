@@ -245,7 +245,7 @@ def test_doctor_probes_a_hung_endpoint_within_its_own_short_limit(
 ) -> None:
     from judgekit import doctor
 
-    monkeypatch.setattr(doctor, "PROBE_LIMIT_S", 0.5)  # 15 s in use; the test need not wait
+    monkeypatch.setattr(doctor, "PROBE_LIMIT_S", 2.0)  # 15 s in use; the test need not wait
     with FakeJudge(faults=FaultPlan(hang=1.0, hang_s=60)) as judge:
         cfg = judgekit.build_config(
             "openai_compatible",
