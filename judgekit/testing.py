@@ -145,6 +145,8 @@ class Reply:
     size_bytes: int = 0
     """Pad the content with trailing spaces until the JSON body is at least this many bytes
     (the answer still parses: only a size limit turns it into a failure)."""
+    chunked: bool = False
+    """Send the body in 64 kB chunks with no Content-Length (chunked transfer encoding)."""
 
 
 Responder = Callable[[ChatRequest], "Reply | str"]
@@ -564,8 +566,8 @@ class _Handlers:
             message = reply.content or f"fake judge: status {reply.status}"
             return _error(reply.status, message, "fake_error", reply.headers)
         answer = _completion(chat, reply)
-        if reply.trickle_s > 0:
-            return await _trickle(request, answer, reply.trickle_s)
+        if reply.trickle_s > 0 or reply.chunked:
+            return await _trickle(request, answer, reply.trickle_s, chunked=reply.chunked)
         return answer
 
 
@@ -831,16 +833,22 @@ def _completion(chat: ChatRequest, reply: Reply) -> web.Response:
 
 
 async def _trickle(
-    request: web.Request, answer: web.Response, pause_s: float
+    request: web.Request, answer: web.Response, pause_s: float, *, chunked: bool = False
 ) -> web.StreamResponse:
-    """Send ``answer``'s body one byte at a time, ``pause_s`` apart (headers first, at once)."""
+    """Send ``answer``'s body one byte at a time, ``pause_s`` apart, headers first; or, when
+    ``chunked``, in 64 kB chunks with no Content-Length."""
     data = answer.body if isinstance(answer.body, bytes) else b""
-    stream = web.StreamResponse(status=answer.status, headers=answer.headers)
-    stream.content_length = len(data)
+    headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
+    stream = web.StreamResponse(status=answer.status, headers=headers)
+    step = 64 * 1024 if chunked else 1
+    if chunked:
+        stream.enable_chunked_encoding()
+    else:
+        stream.content_length = len(data)
     await stream.prepare(request)
-    for i in range(len(data)):
-        await stream.write(data[i : i + 1])
-        await asyncio.sleep(pause_s)
+    for i in range(0, len(data), step):
+        await stream.write(data[i : i + step])
+        await _sleep(pause_s)
     await stream.write_eof()
     return stream
 

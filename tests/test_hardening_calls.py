@@ -180,6 +180,15 @@ def test_the_limit_is_judge_max_response_bytes(kind: str) -> None:
     assert refused.failure == "response_too_large"
 
 
+def test_a_body_without_content_length_stops_being_read_at_the_limit(kind: str) -> None:
+    huge = Reply('{"helpfulness": 3}', size_bytes=5_000_000, chunked=True)
+    with FakeJudge(constant(huge)) as judge:
+        response = _complete(_client(judge.url, kind))
+        assert judge.counters.requests_total == 1
+    assert response.failure == "response_too_large", response
+    assert "reading stopped" in response.detail  # read in chunks, not refused by its header
+
+
 def test_a_long_answer_from_a_provider_without_the_bounded_client_is_not_kept() -> None:
     # No api_base on an openai/ model: litellm's own client is used, the text is checked after.
     cfg = JudgeConfig(name="x", model="openai/fake-judge", max_response_bytes=10)
