@@ -215,6 +215,9 @@ class JudgeConfig:
     header_env: dict[str, str] = field(default_factory=dict)
     """Secret HTTP headers sent with every call: header name -> NAME of the environment variable
     holding its value (``{X-Api-Token: MY_TOKEN_VAR}``); values are never written anywhere."""
+    max_response_bytes: int = 1_000_000
+    """Largest answer body read from the endpoint; reading stops beyond it and the row fails
+    with ``response_too_large`` (a judge's answer is a few kB)."""
 
     def __post_init__(self) -> None:
         _require_finite(self, "judge")
@@ -230,6 +233,11 @@ class JudgeConfig:
             )
         if self.max_retries < 0:
             raise ConfigError(f"judge.max_retries: {self.max_retries} is not valid; use 0 or more")
+        if self.max_response_bytes < 1:
+            raise ConfigError(
+                f"judge.max_response_bytes: {self.max_response_bytes} is not valid; "
+                "use 1 or more (the default is 1000000)"
+            )
         for key, limit in (("rpm", self.rpm), ("tpm", self.tpm)):
             if limit is not None and not limit > 0:
                 raise ConfigError(
@@ -516,20 +524,25 @@ class RunnerConfig:
     on. False: the first such row stops the run with an error (results so far are kept)."""
     progress: str = "auto"  # a Switch; typed str so that YAML booleans parse (see Switch)
     """``auto`` (a bar when attached to a terminal), ``true`` or ``false``."""
-    min_coverage: float = 0.0
+    min_coverage: float | None = None
     """Fail the run (MLflow status FAILED, exit code 1) when a score has a smaller share of
-    examples scored than this, e.g. 0.95; results are still written."""
+    examples scored than this, e.g. 0.95; results are still written. null (the default): fail
+    only when a score was scored on no example at all; 0 accepts even that."""
     rejudge: Rejudge | None = None
     """``failed``: judge again only the examples that failed in ``rejudge_from``, reuse the rest."""
     rejudge_from: str | None = None
     """The earlier run: its output directory, its results.parquet, or its MLflow run id."""
+    max_consecutive_failures: int = 10
+    """Stop the run (exit code 1, results kept) after this many judge calls in a row failed
+    (refused connections, timeouts, 5xx after their retries); a success resets the count.
+    0 never stops."""
 
     def __post_init__(self) -> None:
         _require_finite(self, "runner")
         self.progress = Switch.parse(self.progress, "runner.progress")
         if self.parallelism < 1:
             raise ConfigError(f"runner.parallelism: {self.parallelism} is not valid; use 1 or more")
-        if not 0.0 <= self.min_coverage <= 1.0:
+        if self.min_coverage is not None and not 0.0 <= self.min_coverage <= 1.0:
             raise ConfigError(
                 f"runner.min_coverage: {self.min_coverage} is not valid; use a share from 0 to 1"
             )
@@ -543,6 +556,11 @@ class RunnerConfig:
         if self.limit_samples is not None and self.limit_samples < 1:
             raise ConfigError(
                 f"runner.limit_samples: {self.limit_samples} is not valid; use 1 or more, or null for all"
+            )
+        if self.max_consecutive_failures < 0:
+            raise ConfigError(
+                f"runner.max_consecutive_failures: {self.max_consecutive_failures} is not valid; "
+                "use 1 or more, or 0 to never stop"
             )
 
 

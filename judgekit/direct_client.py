@@ -16,7 +16,7 @@ import json
 from types import SimpleNamespace
 from typing import Any
 
-from judgekit.client import LiteLLMClient
+from judgekit.client import LiteLLMClient, ResponseFailure
 
 __all__ = ["DirectClient", "HTTPStatusError"]
 
@@ -32,8 +32,13 @@ class HTTPStatusError(Exception):
         self.headers = headers
 
 
-def _namespace(data: dict[str, Any]) -> Any:
+def _namespace(data: Any) -> Any:
     """The parts of a chat-completion JSON that :meth:`LiteLLMClient._success` reads."""
+    if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise ResponseFailure("bad_response", f"the answer has no 'choices' list (found {keys})")
+    if not data["choices"]:
+        raise ResponseFailure("empty_response", "the answer's 'choices' list is empty")
     choice = data["choices"][0]
     message = SimpleNamespace(content=choice["message"].get("content"))
     usage = data.get("usage") or {}
@@ -44,6 +49,28 @@ def _namespace(data: dict[str, Any]) -> Any:
             completion_tokens=usage.get("completion_tokens"),
         ),
     )
+
+
+async def _read_bounded(answer: Any, limit: int) -> bytes:
+    """The body, read in chunks; reading stops as soon as it passes ``limit`` bytes."""
+    declared = answer.content_length
+    if declared is not None and declared > limit:
+        raise ResponseFailure(
+            "response_too_large",
+            f"the answer's body is {declared} bytes (Content-Length), over "
+            f"judge.max_response_bytes={limit}; not read",
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in answer.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            raise ResponseFailure(
+                "response_too_large",
+                f"the answer's body passed judge.max_response_bytes={limit}; reading stopped there",
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 class DirectClient(LiteLLMClient):
@@ -79,6 +106,9 @@ class DirectClient(LiteLLMClient):
             self._loop = loop
         return self._session
 
+    async def ready(self) -> None:
+        import aiohttp  # noqa: F401 - imported before the first call's clock starts
+
     async def _call_once(self, params: dict[str, Any]) -> Any:
         import aiohttp
 
@@ -86,9 +116,10 @@ class DirectClient(LiteLLMClient):
         timeout = aiohttp.ClientTimeout(total=self.judge.timeout_s)
         try:
             async with session.post(
-                self._url(), data=json.dumps(self._body(params)), timeout=timeout
+                self._url(), data=json.dumps(self._body(params), allow_nan=False), timeout=timeout
             ) as answer:
-                text = await answer.text()
+                raw = await _read_bounded(answer, self.judge.max_response_bytes)
+                text = raw.decode(answer.charset or "utf-8", errors="replace")
                 if answer.status >= 300:
                     raise HTTPStatusError(answer.status, text, answer.headers)
         except aiohttp.ClientConnectionError as err:
@@ -96,9 +127,13 @@ class DirectClient(LiteLLMClient):
                 raise TimeoutError(str(err)) from err
             raise ConnectionError(f"{type(err).__name__}: {err}") from err
         try:
-            return _namespace(json.loads(text))
-        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
-            raise HTTPStatusError(answer.status, f"not a chat completion: {text}") from err
+            data = json.loads(text)
+        except ValueError as err:
+            raise ResponseFailure("bad_response", f"not a chat completion: {text[:300]}") from err
+        try:
+            return _namespace(data)
+        except (KeyError, IndexError, TypeError, AttributeError) as err:
+            raise ResponseFailure("bad_response", f"not a chat completion: {text[:300]}") from err
 
     async def aclose(self) -> None:
         """Close the HTTP session (idempotent)."""

@@ -3,21 +3,28 @@
 Checks the key's environment variable (never printing it), the dataset and its schema, where
 MLflow will log, and the judge endpoint with a one-row probe (starting the local server if the
 judge is local). Exit 0 when every check passes, 1 when one fails, 2 for a config error.
+
+The probe is bounded as a whole by ``PROBE_LIMIT_S`` (15 s, retries included; ``judge.timeout_s``
+still bounds each attempt), so a hung endpoint is reported in seconds, not minutes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import time
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from judgekit.config import Config
 from judgekit.errors import ConfigError, JudgekitError
 
-__all__ = ["Check", "main", "run_checks"]
+__all__ = ["PROBE_LIMIT_S", "Check", "main", "run_checks"]
+
+PROBE_LIMIT_S = 15.0
+"""Seconds the endpoint probe may take in all, whatever ``judge.timeout_s`` and retries allow."""
 
 
 @dataclass
@@ -83,8 +90,9 @@ def _check_endpoint(cfg: Config, prepared: Any) -> Check:
         except JudgekitError as err:
             return Check("judge endpoint", False, str(err))
         messages = render(cfg.prompt, prepared.examples[0], cfg.score)
+        probe = replace(judge, timeout_s=min(judge.timeout_s, PROBE_LIMIT_S))
         start = time.perf_counter()
-        response = run_async(client_for(prepared, judge).complete(messages))
+        response = run_async(_probe(client_for(prepared, probe), messages))
         took = time.perf_counter() - start
     where = f"{judge.model} at {judge.api_base or 'the provider default'}"
     if response.failure:
@@ -99,6 +107,20 @@ def _check_endpoint(cfg: Config, prepared: Any) -> Check:
     return Check(
         "judge endpoint", True, f"{where}: answered a one-row probe in {took:.1f} s; {note}"
     )
+
+
+async def _probe(client: Any, messages: list[dict[str, str]]) -> Any:
+    """One call, cut at ``PROBE_LIMIT_S``; the client's connections are closed after."""
+    from judgekit.client import JudgeResponse
+
+    try:
+        await client.ready()  # imports and warm-up: not the endpoint's time
+        return await asyncio.wait_for(client.complete(messages), PROBE_LIMIT_S)
+    except TimeoutError:
+        detail = f"no answer within {PROBE_LIMIT_S:g} s, the doctor's probe limit"
+        return JudgeResponse(None, "timeout", detail, latency_s=PROBE_LIMIT_S)
+    finally:
+        await client.aclose()
 
 
 def run_checks(cfg: Config) -> list[Check]:

@@ -45,6 +45,16 @@ def build_parser(prog: str = "judgekit fake-judge") -> argparse.ArgumentParser:
     faults.add_argument("--hang-s", type=float, default=3600.0, help="length of a hang")
     faults.add_argument("--malformed", type=float, default=0.0, help="200 with broken JSON")
     faults.add_argument("--garbage", type=float, default=0.0, help="200 whose content is no score")
+    faults.add_argument("--no-choices", type=float, default=0.0, help="200 with no 'choices'")
+    faults.add_argument("--empty-choices", type=float, default=0.0, help="200 with 'choices': []")
+    faults.add_argument("--trickle", type=float, default=0.0, help="body sent a byte at a time")
+    faults.add_argument(
+        "--trickle-byte-s", type=float, default=0.05, help="seconds between trickled bytes"
+    )
+    faults.add_argument("--oversize", type=float, default=0.0, help="answer padded to a huge body")
+    faults.add_argument(
+        "--oversize-bytes", type=int, default=2_000_000, help="size of an oversized body"
+    )
     faults.add_argument("--fail-first-n", type=int, default=0, help="429 for first n attempts")
     faults.add_argument("--seed", type=int, default=0, help="which requests draw which faults")
     answers = p.add_argument_group("answers")
@@ -100,6 +110,12 @@ def _judge_from(args: argparse.Namespace) -> FakeJudge:
         hang_s=args.hang_s,
         malformed=args.malformed,
         garbage=args.garbage,
+        no_choices=args.no_choices,
+        empty_choices=args.empty_choices,
+        trickle=args.trickle,
+        trickle_byte_s=args.trickle_byte_s,
+        oversize=args.oversize,
+        oversize_bytes=args.oversize_bytes,
         fail_first_n_attempts=args.fail_first_n,
         seed=args.seed,
     )

@@ -24,7 +24,7 @@ from judgekit.data import Example, load_examples
 from judgekit.errors import ConfigError, RunError, SecretError, TemplateError
 from judgekit.prompts import check_template_fields, render
 from judgekit.results import build_results, write_results
-from judgekit.runner import JudgeRequest, judge_all, run_async
+from judgekit.runner import JudgeRequest, StopRules, judge_all, run_async
 from judgekit.sampling import sample_examples
 from judgekit.scoring import agreement_report, failure_counts, metrics_from_report
 from judgekit.structured import response_format_for
@@ -203,9 +203,11 @@ def _judge(
     prepared: PreparedRun,
     client: JudgeClient,
     on_progress: Callable[[int, int], None] | None = None,
-) -> tuple[dict[int, Any], int | None]:
-    runner = prepared.config.runner
-    per_example = 2 if swaps(prepared.config) else 1
+) -> tuple[dict[int, Any], str | None]:
+    """Every response by request index, and why the run stopped early (None when it did not)."""
+    cfg = prepared.config
+    runner = cfg.runner
+    per_example = 2 if swaps(cfg) else 1
     total = (len(prepared.examples) - len(prepared.reused)) * per_example
     done = 0
 
@@ -215,18 +217,30 @@ def _judge(
         if on_progress is not None:
             on_progress(done, total)
 
+    def describe(request: JudgeRequest) -> str:
+        return f"row {request.index // per_example} (id {request.example_id!r})"
+
+    parallelism = _effective_parallelism(cfg)
+    if parallelism < runner.parallelism:
+        log.info("local judge: runner.parallelism %d capped at 1", runner.parallelism)
+    rules = StopRules(
+        judge=cfg.judge,
+        max_consecutive_failures=runner.max_consecutive_failures,
+        stop_on_failure=not runner.ignore_request_failure,
+        describe=describe,
+    )
     outcome = run_async(
         judge_all(
             _requests(prepared),
             client,
-            parallelism=_effective_parallelism(prepared.config),
-            stop_on_failure=not runner.ignore_request_failure,
+            parallelism=parallelism,
             total=total,
             progress=runner.progress,
             on_response=count,
+            rules=rules,
         )
     )
-    return {**prepared.reused, **outcome.responses}, outcome.stopped_at
+    return {**prepared.reused, **outcome.responses}, outcome.stop_reason
 
 
 def _write_outputs(result: RunResult, out_dir: Path) -> list[Path]:
@@ -283,9 +297,10 @@ def local_judge(stack: ExitStack, judge: JudgeConfig) -> tuple[JudgeConfig, int 
 
 
 def _effective_parallelism(cfg: Config) -> int:
-    """llama.cpp's server answers one request at a time: more would only queue into timeouts."""
+    """llama.cpp's server answers one request at a time: more would only queue into timeouts.
+
+    Silent: ``_judge`` logs the cap once per run (``client_for`` asks too)."""
     if cfg.judge.local is not None and cfg.runner.parallelism > 1:
-        log.info("local judge: runner.parallelism %d capped at 1", cfg.runner.parallelism)
         return 1
     return cfg.runner.parallelism
 
@@ -315,17 +330,11 @@ def run(
             else nullcontext()
         )
         call = _cached(client or client_for(prepared, judge), cache, cfg)
-        responses, stopped_at = _judge(prepared, call, on_progress)
+        responses, stopped = _judge(prepared, call, on_progress)
         result = _finish(prepared, responses, out_dir, mlrun, cache)
+        if stopped is not None:  # inside the MLflow run: it ends FAILED
+            raise RunError(f"{stopped}; results so far are in {out_dir or 'memory'}")
         _check_coverage(result, out_dir)
-        if stopped_at is not None:
-            failed = responses[stopped_at]
-            row = stopped_at // 2 if swaps(cfg) else stopped_at
-            raise RunError(
-                f"runner.ignore_request_failure=false: row {row} "
-                f"(id {prepared.examples[row].id!r}) failed with {failed.failure} "
-                f"({failed.detail}); results so far are in {out_dir or 'memory'}"
-            )
     return result
 
 
@@ -342,12 +351,19 @@ def _annotator_labels(examples: list[Example], cfg: Config) -> dict[str, Any]:
 
 
 def _check_coverage(result: RunResult, out_dir: Path | None) -> None:
-    """Fail the run when a score was scored on fewer examples than ``runner.min_coverage``."""
+    """Fail the run when a score was scored on fewer examples than ``runner.min_coverage``, or,
+    when it is null (the default), on no example at all (an explicit 0 accepts that)."""
     floor = result.config.runner.min_coverage
     for spec in result.config.score.scores:
         part = result.results[result.results["score"] == spec.name]
         coverage = float(part["judge"].notna().mean()) if len(part) else 0.0
-        if coverage < floor:
+        if floor is None and coverage == 0.0 and len(part):
+            raise RunError(
+                f"runner.min_coverage: {spec.name} was scored on no example at all (failures "
+                f"by reason: {result.failures}); results are in {out_dir or 'memory'}; set "
+                "runner.min_coverage=0 to accept a run in which a score was never scored"
+            )
+        if floor is not None and coverage < floor:
             raise RunError(
                 f"runner.min_coverage: {spec.name} was scored on {coverage:.1%} of examples, "
                 f"below {floor:.1%}; failures by reason: {result.failures}; results are in "

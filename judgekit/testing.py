@@ -3,7 +3,8 @@
 :class:`FakeJudge` serves ``POST /v1/chat/completions`` from a background thread on 127.0.0.1,
 so litellm, the ``openai`` client or raw HTTP talk to it exactly as to a real provider. A
 *responder* decides each answer; a seeded :class:`FaultPlan` injects the failures real endpoints
-produce (429 with ``Retry-After``, 500, hangs, broken JSON, answers that are not scores), and
+produce (429 with ``Retry-After``, 500, hangs, broken JSON, answers that are not scores, bodies
+without choices, bodies sent a byte at a time, oversized bodies), and
 :class:`Counters` records what arrived::
 
     from judgekit.testing import FakeJudge, FaultPlan, json_scores
@@ -28,6 +29,7 @@ a shell.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -66,8 +68,19 @@ __all__ = [
     "with_think",
 ]
 
-FAULT_KINDS = ("rate_limit", "server_error", "hang", "malformed", "garbage")
-"""Faults a :class:`FaultPlan` injects, in the order their probability bands are laid out."""
+FAULT_KINDS = (
+    "rate_limit",
+    "server_error",
+    "hang",
+    "malformed",
+    "garbage",
+    "no_choices",
+    "empty_choices",
+    "trickle",
+    "oversize",
+)
+"""Faults a :class:`FaultPlan` injects, in the order their probability bands are laid out (new
+kinds go at the end, so an existing plan draws the same faults)."""
 
 DEFAULT_SCORE_NAMES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
 """The HelpSteer2 dimensions (0..4), used by the default answer."""
@@ -123,6 +136,17 @@ class Reply:
     """``choices[0].finish_reason``; ``"length"`` imitates a truncated answer."""
     usage: dict[str, int] | None = None
     """Token usage to report; ``None`` counts words (prompt: all messages, completion: content)."""
+    no_choices: bool = False
+    """Answer 200 with a chat-completion body that has no ``choices`` key."""
+    empty_choices: bool = False
+    """Answer 200 with ``"choices": []``."""
+    trickle_s: float = 0.0
+    """Send the body one byte at a time, this many seconds apart (0: all at once)."""
+    size_bytes: int = 0
+    """Pad the content with trailing spaces until the JSON body is at least this many bytes
+    (the answer still parses: only a size limit turns it into a failure)."""
+    chunked: bool = False
+    """Send the body in 64 kB chunks with no Content-Length (chunked transfer encoding)."""
 
 
 Responder = Callable[[ChatRequest], "Reply | str"]
@@ -154,6 +178,18 @@ class FaultPlan:
     """Probability of a well-formed 200 whose content is ``garbage_text``, not a score."""
     garbage_text: str = "I cannot rate this response."
     """Content of a garbage answer."""
+    no_choices: float = 0.0
+    """Probability of 200 whose body has no ``choices``."""
+    empty_choices: float = 0.0
+    """Probability of 200 with ``"choices": []``."""
+    trickle: float = 0.0
+    """Probability of the normal answer sent one byte every ``trickle_byte_s`` seconds."""
+    trickle_byte_s: float = 0.05
+    """Seconds between the bytes of a trickled body."""
+    oversize: float = 0.0
+    """Probability of the normal answer padded to ``oversize_bytes`` (trailing spaces)."""
+    oversize_bytes: int = 2_000_000
+    """Size of an oversized body, in bytes."""
     fail_first_n_attempts: int = 0
     """Attempts of every request that fail with ``fail_with`` before the plan above applies."""
     fail_with: str = "rate_limit"
@@ -176,6 +212,8 @@ class FaultPlan:
             raise ValueError(
                 "FaultPlan: fail_first_n_attempts and retry_after_s must be >= 0 and hang_s > 0"
             )
+        if self.trickle_byte_s < 0 or self.oversize_bytes < 0:
+            raise ValueError("FaultPlan: trickle_byte_s and oversize_bytes must be >= 0")
 
     def fault_for(self, key: str, attempt: int) -> str | None:
         """The fault to inject into attempt ``attempt`` of the request ``key``, or ``None``."""
@@ -443,7 +481,7 @@ class _Handlers:
         self.judge.reset_counters()
         return web.json_response({"status": "reset"})
 
-    async def chat(self, request: web.Request) -> web.Response:
+    async def chat(self, request: web.Request) -> web.StreamResponse:
         counters = self.judge.counters
         counters._arrive()
         task = asyncio.current_task()
@@ -459,7 +497,7 @@ class _Handlers:
             if task:
                 self.tasks.discard(task)
 
-    async def _answer(self, request: web.Request) -> web.Response:
+    async def _answer(self, request: web.Request) -> web.StreamResponse:
         judge, counters = self.judge, self.judge.counters
         try:
             body = await request.json()
@@ -475,11 +513,13 @@ class _Handlers:
         fault = plan.fault_for(chat.key, chat.attempt)
         if fault is None:
             await _sleep(judge.latency_s)
-            return await self._respond(chat, count=True)
+            return await self._respond(chat, request, count=True)
         counters._count(fault)
-        return await self._inject(fault, chat, plan)
+        return await self._inject(fault, chat, plan, request)
 
-    async def _inject(self, fault: str, chat: ChatRequest, plan: FaultPlan) -> web.Response:
+    async def _inject(
+        self, fault: str, chat: ChatRequest, plan: FaultPlan, request: web.Request
+    ) -> web.StreamResponse:
         if fault == "rate_limit":  # answered at once, as rate limiters do
             return _rate_limited(plan.retry_after_s)
         await _sleep(self.judge.latency_s)
@@ -489,16 +529,32 @@ class _Handlers:
             return web.Response(body=_MALFORMED_BODY, content_type="application/json")
         if fault == "garbage":
             return _completion(chat, Reply(plan.garbage_text))
-        await asyncio.sleep(plan.hang_s)  # "hang": then answer normally, if anyone still listens
-        return await self._respond(chat, count=False)
+        changes: dict[str, Any] = {
+            "no_choices": {"no_choices": True},
+            "empty_choices": {"empty_choices": True},
+            "trickle": {"trickle_s": plan.trickle_byte_s},
+            "oversize": {"size_bytes": plan.oversize_bytes},
+        }.get(fault, {})
+        if not changes:
+            await asyncio.sleep(plan.hang_s)  # "hang": then answer normally, if anyone listens
+        return await self._respond(chat, request, count=False, changes=changes)
 
-    async def _respond(self, chat: ChatRequest, *, count: bool) -> web.Response:
+    async def _respond(
+        self,
+        chat: ChatRequest,
+        request: web.Request,
+        *,
+        count: bool,
+        changes: dict[str, Any] | None = None,
+    ) -> web.StreamResponse:
         counters = self.judge.counters
         try:
             reply = _as_reply(self.judge.responder(chat))
         except Exception as err:  # noqa: BLE001 - a broken responder is reported, not fatal
             counters._count("responder_error")
             return _error(500, f"fake judge: the responder raised {err!r}", "server_error")
+        if changes:
+            reply = dataclasses.replace(reply, **changes)
         if count:
             counters._count(_kind_of(reply))
         await _sleep(reply.delay_s)
@@ -509,7 +565,10 @@ class _Handlers:
         if reply.status >= 400:
             message = reply.content or f"fake judge: status {reply.status}"
             return _error(reply.status, message, "fake_error", reply.headers)
-        return _completion(chat, reply)
+        answer = _completion(chat, reply)
+        if reply.trickle_s > 0 or reply.chunked:
+            return await _trickle(request, answer, reply.trickle_s, chunked=reply.chunked)
+        return answer
 
 
 # ---------------------------------------------------------------------------------------------
@@ -704,6 +763,13 @@ def _kind_of(reply: Reply) -> str:
         return "hang"
     if reply.malformed:
         return "malformed"
+    for kind in ("no_choices", "empty_choices"):
+        if getattr(reply, kind):
+            return kind
+    if reply.trickle_s > 0:
+        return "trickle"
+    if reply.size_bytes > 0:
+        return "oversize"
     if reply.status == 429:
         return "rate_limit"
     if reply.status >= 500:
@@ -749,16 +815,42 @@ def _completion(chat: ChatRequest, reply: Reply) -> web.Response:
         "completion_tokens": completion_words,
         "total_tokens": prompt_words + completion_words,
     }
-    body = {
+    body: dict[str, Any] = {
         "id": f"chatcmpl-fake-{chat.key}-{chat.attempt}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": chat.model,
         "system_fingerprint": "fake-judge",
-        "choices": [choice],
+        "choices": [] if reply.empty_choices else [choice],
         "usage": usage,
     }
+    if reply.no_choices:
+        del body["choices"]
+    short = reply.size_bytes - len(json.dumps(body))
+    if short > 0 and content is not None and not (reply.no_choices or reply.empty_choices):
+        choice["message"]["content"] = content + " " * short
     return web.json_response(body, headers=reply.headers)
+
+
+async def _trickle(
+    request: web.Request, answer: web.Response, pause_s: float, *, chunked: bool = False
+) -> web.StreamResponse:
+    """Send ``answer``'s body one byte at a time, ``pause_s`` apart, headers first; or, when
+    ``chunked``, in 64 kB chunks with no Content-Length."""
+    data = answer.body if isinstance(answer.body, bytes) else b""
+    headers = {k: v for k, v in answer.headers.items() if k.lower() != "content-length"}
+    stream = web.StreamResponse(status=answer.status, headers=headers)
+    step = 64 * 1024 if chunked else 1
+    if chunked:
+        stream.enable_chunked_encoding()
+    else:
+        stream.content_length = len(data)
+    await stream.prepare(request)
+    for i in range(0, len(data), step):
+        await stream.write(data[i : i + step])
+        await _sleep(pause_s)
+    await stream.write_eof()
+    return stream
 
 
 def main(argv: list[str] | None = None) -> int:
