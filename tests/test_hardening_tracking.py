@@ -326,6 +326,10 @@ def _run(run_id: str, n: int, digest: str | None = None, offset: int = 0) -> Com
             "score": "helpfulness",
             "human": [int(i) % 5 for i in ids],
             "judge": [(int(i) + 1) % 5 for i in ids],
+            "prompt_tokens": 100,
+            "completion_tokens": 10,
+            "latency_s": 0.5,
+            "cached": False,
         }
     )
     tags = {"judgekit.prompt": run_id, "judgekit.dataset": "jsonl"}
