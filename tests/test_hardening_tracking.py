@@ -208,8 +208,11 @@ def test_a_server_that_dies_mid_run_keeps_the_results_and_prints_the_report(
 def _runs(uri: str) -> list:
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
-    experiment = client.get_experiment_by_name("judgekit")
+    from judgekit.tracking import store_lock
+
+    with store_lock(uri):  # a job may be creating the store's tables right now
+        client = MlflowClient(tracking_uri=uri)
+        experiment = client.get_experiment_by_name("judgekit")
     if experiment is None:
         return []
     return client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
