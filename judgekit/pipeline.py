@@ -349,10 +349,11 @@ def _check_logged(result: RunResult, mlrun: Any) -> None:
         if cfg.cache.mode != "off"
         else "rerun the same command once the store answers (cache.mode=off: calls are paid again)"
     )
-    from judgekit.tracking_store import display_uri
+    from judgekit.tracking_store import display_uri, scrub
 
+    why = scrub(mlrun.failure, cfg.tracking.uri)
     err = RunError(
-        f"tracking.uri: logging to {display_uri(cfg.tracking.uri)} failed ({mlrun.failure}); "
+        f"tracking.uri: logging to {display_uri(cfg.tracking.uri)} failed ({why}); "
         f"not logged: {', '.join(mlrun.not_logged)}; the results are in {result.out_dir}; {rerun}"
     )
     err.result = result  # type: ignore[attr-defined]  # the CLI prints the report first

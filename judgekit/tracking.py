@@ -32,7 +32,7 @@ from judgekit.tracking_process import (
     process_tags,
     sigterm_ends_runs,
 )
-from judgekit.tracking_store import bound_http_retries, check_store, display_uri, first_line
+from judgekit.tracking_store import bound_http_retries, check_store, display_uri, first_line, scrub
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -276,9 +276,8 @@ def _open(tracking: TrackingConfig, key: str) -> tuple[Any, str]:
     except JudgekitError:
         raise
     except Exception as err:  # MlflowException, SQLAlchemy, requests: the store is unusable
-        raise ConfigError(
-            f"{key}: cannot use the MLflow store {display_uri(tracking.uri)} ({first_line(err)})"
-        ) from None
+        shown, why = display_uri(tracking.uri), scrub(first_line(err), tracking.uri)
+        raise ConfigError(f"{key}: cannot use the MLflow store {shown} ({why})") from None
 
 
 def _create(client: Any, experiment_id: str, run_name: str, tags: dict[str, str]) -> str:
@@ -301,7 +300,8 @@ def mlflow_run(
     keep_going: bool = False,
     key: str = "tracking.uri",
 ) -> Iterator[MlflowRun]:
-    """Open a run; it ends FINISHED, FAILED when the body raises, KILLED on Ctrl-C or SIGTERM.
+    """Open a run; it ends FINISHED, FAILED when the body raises, KILLED on Ctrl-C (and on
+    SIGTERM where :mod:`judgekit.tracking_process`'s handler or the CLI's ends it).
 
     The store is checked first (a :class:`ConfigError` naming ``key`` when it cannot be used).
     ``keep_going``: see :class:`MlflowRun`.
@@ -313,9 +313,8 @@ def mlflow_run(
     try:
         run_id = _create(client, experiment_id, run_name, tags)
     except Exception as err:
-        raise ConfigError(
-            f"{key}: cannot create a run in {display_uri(tracking.uri)} ({first_line(err)})"
-        ) from None
+        shown, why = display_uri(tracking.uri), scrub(first_line(err), tracking.uri)
+        raise ConfigError(f"{key}: cannot create a run in {shown} ({why})") from None
     run = MlflowRun(client, run_id, experiment_id, keep_going=keep_going)
     with active_runs(client, run_id), sigterm_ends_runs():
         try:

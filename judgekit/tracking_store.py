@@ -16,7 +16,14 @@ from urllib.parse import urlsplit, urlunsplit
 
 from judgekit.errors import ConfigError
 
-__all__ = ["HTTP_LIMITS", "bound_http_retries", "check_store", "display_uri", "first_line"]
+__all__ = [
+    "HTTP_LIMITS",
+    "bound_http_retries",
+    "check_store",
+    "display_uri",
+    "first_line",
+    "scrub",
+]
 
 HTTP_LIMITS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
@@ -45,6 +52,12 @@ def display_uri(uri: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def scrub(text: str, uri: str) -> str:
+    """``text`` with the password of ``uri`` (if any) replaced by ``***``."""
+    password = urlsplit(uri).password
+    return text.replace(password, "***") if password else text
 
 
 def first_line(err: BaseException) -> str:
