@@ -288,6 +288,8 @@ def _task(cfg: Any) -> None:
             prepared=_checked_for(config),
         )
     except JudgekitError as err:
+        if getattr(err, "result", None) is not None:  # the run finished: its report still counts
+            _print_report(err.result)  # type: ignore[attr-defined]
         print(f"judgekit: error: {err}", file=sys.stderr)
         logging.getLogger("judgekit").error("%s", err)
         _failures.append(err.exit_code)
@@ -380,6 +382,9 @@ def _stop_servers_on_sigterm() -> None:
 
     def on_term(signum: int, frame: object) -> None:
         stop_servers()
+        from judgekit.tracking import end_active_runs  # joblib workers' runs too
+
+        end_active_runs("KILLED")
         sys.exit(128 + signum)
 
     def on_interrupt(signum: int, frame: Any) -> None:

@@ -284,8 +284,13 @@ def compare(
     statistics: tuple[str, ...] | list[str] = DEFAULT_STATISTICS,
     resamples: int = 1000,
     confidence: float = 0.95,
+    min_shared: int = 10,
 ) -> Comparison:
-    """Collect, label and load the runs, then build both tables (see the module docstring)."""
+    """Collect, label and load the runs, then build both tables (see the module docstring).
+
+    A run whose data differ from the baseline's (dataset digest), or that shares fewer than
+    ``min_shared`` scored examples with it, is ``not comparable``: no verdict.
+    """
     from judgekit.compare_tables import metrics_table, paired_table
 
     runs, base, sweep_id = collect_runs(
@@ -297,7 +302,9 @@ def compare(
         load_artifacts(client, runs, Path(tmp))
     stats = list(statistics)
     table = metrics_table(runs, base, chosen, stats)
-    paired = paired_table(runs, base, chosen, stats, resamples=resamples, confidence=confidence)
+    paired = paired_table(
+        runs, base, chosen, stats, resamples=resamples, confidence=confidence, min_shared=min_shared
+    )
     return Comparison(runs, base, table, paired, stats, resamples, confidence, sweep_id)
 
 
@@ -378,6 +385,14 @@ def _parser() -> argparse.ArgumentParser:
         help="confidence level of the intervals (default: %(default)s)",
     )
     p.add_argument(
+        "--min-shared",
+        metavar="N",
+        type=int,
+        default=10,
+        help="fewest examples both runs scored for a verdict; fewer: not comparable "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
         "--out", metavar="DIR", type=Path, help="output directory (default: compare/<timestamp>)"
     )
     p.add_argument("--no-log", action="store_true", help="do not log the summary run to MLflow")
@@ -397,10 +412,15 @@ def _check_options(args: argparse.Namespace) -> None:
         raise fail(f"--resamples: {args.resamples} is not valid; use 1 or more")
     if not 0 < args.confidence < 1:
         raise fail(f"--confidence: {args.confidence} is not valid; use a value in (0, 1)")
+    if args.min_shared < 1:
+        raise fail(f"--min-shared: {args.min_shared} is not valid; use 1 or more")
 
 
 def _client(uri: str) -> Any:
-    """An MLflow client on ``uri``; a SQLite store must exist (MLflow would create an empty one)."""
+    """An MLflow client on ``uri``; a SQLite store must exist (MLflow would create an empty one)
+    and be a database, a server must answer (:func:`judgekit.tracking_store.check_store`)."""
+    from judgekit.tracking_store import bound_http_retries, check_store
+
     if uri.startswith("sqlite:///"):
         path = Path(uri[len("sqlite:///") :])
         if not path.exists():
@@ -408,6 +428,8 @@ def _client(uri: str) -> Any:
                 f"--tracking-uri: no MLflow store at {path.resolve()} ({uri}); run judgekit "
                 "from that directory first, or point --tracking-uri at the store"
             )
+    bound_http_retries()
+    check_store(uri, "--tracking-uri")
     from mlflow.tracking import MlflowClient
 
     return MlflowClient(tracking_uri=uri)
@@ -431,6 +453,7 @@ def _run(args: argparse.Namespace) -> int:
             statistics=args.statistics,
             resamples=args.resamples,
             confidence=args.confidence,
+            min_shared=args.min_shared,
         )
         out = args.out or Path("compare") / datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
         paths = write_outputs(comparison, out)

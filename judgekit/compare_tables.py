@@ -4,8 +4,9 @@
 failures, tokens, cost and latency from ``results.parquet``. ``paired_table`` aligns each run's
 rows with the baseline's by example id and compares the two judges on the rows both scored with
 :func:`judgekit.stats_bootstrap.paired_comparison` (a paired bootstrap, clustered by prompt
-when prompts repeat). Runs that cannot be compared (no results, no shared examples, different
-human labels) get the verdict ``not comparable`` and a note saying why.
+when prompts repeat). Runs that cannot be compared (no results, data with another digest, fewer
+than ``min_shared`` examples scored by both, different human labels) get the verdict
+``not comparable`` and a note saying why.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from judgekit.compare import ComparedRun
 
-__all__ = ["PAIRED_COLUMNS", "align", "metrics_table", "paired_table"]
+__all__ = ["PAIRED_COLUMNS", "align", "different_data", "metrics_table", "paired_table"]
 
 
 def metrics_table(
@@ -95,16 +96,34 @@ def paired_table(
     *,
     resamples: int,
     confidence: float,
+    min_shared: int = 1,
 ) -> pd.DataFrame:
-    """Every run but the baseline against it, per score and statistic (``b`` = the run)."""
+    """Every run but the baseline against it, per score and statistic (``b`` = the run).
+
+    A pair gets no verdict (``not comparable``) when the runs' data differ or fewer than
+    ``min_shared`` examples were scored by both.
+    """
     rows = []
     for run, score in itertools.product([r for r in runs if r is not baseline], scores):
         head = {"label": run.label, "run_id": run.run_id, "score": score}
         head |= {"baseline_label": baseline.label, "baseline_run_id": baseline.run_id}
-        rows += [
-            head | pair for pair in _pair(baseline, run, score, statistics, resamples, confidence)
-        ]
+        pairs = _pair(baseline, run, score, statistics, resamples, confidence, min_shared)
+        rows += [head | pair for pair in pairs]
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+def different_data(baseline: ComparedRun, run: ComparedRun) -> str | None:
+    """Why two runs judged different data (their ``judgekit.dataset_digest`` tags differ)."""
+    from judgekit.tracking import DATASET_DIGEST_TAG
+
+    digests = [r.tags.get(DATASET_DIGEST_TAG, "") for r in (baseline, run)]
+    if not all(digests) or digests[0] == digests[1]:
+        return None
+    names = " vs ".join(r.tags.get("judgekit.dataset", "?") for r in (baseline, run))
+    return (
+        f"the runs judged different data (dataset digest {digests[0]} vs {digests[1]}, "
+        f"dataset {names}): example ids do not pair"
+    )
 
 
 def _pair(
@@ -114,10 +133,12 @@ def _pair(
     statistics: list[str],
     resamples: int,
     confidence: float,
+    min_shared: int = 1,
 ) -> list[dict[str, Any]]:
     from judgekit.stats_bootstrap import paired_comparison
 
     aligned, unmatched, problem = align(baseline, run, score)
+    problem = different_data(baseline, run) or problem or _too_few(aligned, min_shared)
     if problem:
         return [{"statistic": s, "verdict": "not comparable", "note": problem} for s in statistics]
     low, high, note = _score_range(baseline, run, score, aligned)
@@ -164,6 +185,17 @@ def align(
         return empty, unmatched, problem + ": the runs used different data"
     columns = {"human_a": "human", "value_a": "judge_a", "value_b": "judge_b", "group_a": "group"}
     return merged.rename(columns=columns)[list(columns.values())], unmatched, None
+
+
+def _too_few(aligned: pd.DataFrame, min_shared: int) -> str | None:
+    """Why the examples both runs scored are too few to give a verdict."""
+    both = int(aligned[["human", "judge_a", "judge_b"]].astype(float).notna().all(axis=1).sum())
+    if both >= min_shared:
+        return None
+    return (
+        f"only {both} examples scored by both runs (with a human label), fewer than "
+        f"--min-shared {min_shared}"
+    )
 
 
 def _score_rows(run: ComparedRun, score: str) -> pd.DataFrame | None:

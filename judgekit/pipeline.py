@@ -44,6 +44,8 @@ class PreparedRun:
     reused: dict[int, Any] = field(default_factory=dict)
     """Responses reused from an earlier run (``runner.rejudge=failed``), by example index."""
     parent_run: str | None = None
+    dataset_digest: str = ""
+    """sha256 of every example loaded, before sampling (tag ``judgekit.dataset_digest``)."""
 
 
 @dataclass
@@ -115,6 +117,7 @@ def resolve_api_key(judge: JudgeConfig) -> str | None:
 def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
     """Load, check and sample the data and render one request: every setup error surfaces here."""
     examples = load_examples(cfg.dataset, cfg.score)
+    digest = _digest(examples) if cfg.tracking.enabled else ""
     where = f"dataset {cfg.dataset.name!r}"
     for example in examples:
         check_template_fields(cfg.prompt, example, where)
@@ -129,7 +132,7 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
         if cfg.runner.rejudge:
             raise ConfigError("runner.rejudge: not available with judge.swap=true yet")
     api_key = resolve_api_key(cfg.judge) if require_key else None
-    prepared = PreparedRun(cfg, examples, api_key)
+    prepared = PreparedRun(cfg, examples, api_key, dataset_digest=digest)
     if cfg.runner.rejudge == "failed" and cfg.runner.rejudge_from:
         from judgekit.rejudge import load_previous, reuse
 
@@ -140,6 +143,12 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
             "re-judging %d failed of %d examples from %s", failed, len(examples), previous.where
         )
     return prepared
+
+
+def _digest(examples: list[Example]) -> str:
+    from judgekit.tracking import dataset_digest
+
+    return dataset_digest(examples)
 
 
 def _check_prompt_kind(cfg: Config) -> None:
@@ -325,7 +334,7 @@ def run(
         judge, server_pid = local_judge(stack, cfg.judge) if client is None else (cfg.judge, None)
         tracked = cfg.tracking.enabled and out_dir is not None
         mlrun = stack.enter_context(
-            _tracking(cfg, judge, server_pid, tags, prepared.parent_run)
+            _tracking(cfg, judge, server_pid, tags, prepared.parent_run, prepared.dataset_digest)
             if tracked
             else nullcontext()
         )
@@ -335,7 +344,29 @@ def run(
         if stopped is not None:  # inside the MLflow run: it ends FAILED
             raise RunError(f"{stopped}; results so far are in {out_dir or 'memory'}")
         _check_coverage(result, out_dir)
+        _check_logged(result, mlrun)
     return result
+
+
+def _check_logged(result: RunResult, mlrun: Any) -> None:
+    """A store that failed while the run was logged: the results are kept, the run exits 1."""
+    if mlrun is None or mlrun.failure is None:
+        return
+    cfg = result.config
+    rerun = (
+        "rerun the same command once the store answers: the response cache makes it free"
+        if cfg.cache.mode != "off"
+        else "rerun the same command once the store answers (cache.mode=off: calls are paid again)"
+    )
+    from judgekit.tracking_store import display_uri, scrub
+
+    why = scrub(mlrun.failure, cfg.tracking.uri)
+    err = RunError(
+        f"tracking.uri: logging to {display_uri(cfg.tracking.uri)} failed ({why}); "
+        f"not logged: {', '.join(mlrun.not_logged)}; the results are in {result.out_dir}; {rerun}"
+    )
+    err.result = result  # type: ignore[attr-defined]  # the CLI prints the report first
+    raise err
 
 
 def _annotator_labels(examples: list[Example], cfg: Config) -> dict[str, Any]:
@@ -407,8 +438,9 @@ def _tracking(  # type: ignore[no-untyped-def]
     server_pid: int | None,
     tags: dict[str, str] | None,
     parent_run: str | None = None,
+    dataset_digest: str = "",
 ):
-    from judgekit.tracking import default_run_name, mlflow_run, run_tags
+    from judgekit.tracking import DATASET_DIGEST_TAG, default_run_name, mlflow_run, run_tags
 
     name = cfg.tracking.run_name or default_run_name(cfg)
     from judgekit.secrets import redact_url
@@ -417,13 +449,15 @@ def _tracking(  # type: ignore[no-untyped-def]
         "judgekit.endpoint": redact_url(judge.api_base or ""),
         "judgekit.judge_model": judge.model,
     }
+    if dataset_digest:
+        extra[DATASET_DIGEST_TAG] = dataset_digest
     extra.update(tags or {})
     if parent_run:
         extra["judgekit.parent_run"] = parent_run
         extra["mlflow.parentRunId"] = parent_run
     if server_pid is not None:
         extra["judgekit.local_server_pid"] = str(server_pid)
-    return mlflow_run(cfg.tracking, name, run_tags(cfg, extra))
+    return mlflow_run(cfg.tracking, name, run_tags(cfg, extra), keep_going=True)
 
 
 def _finish(

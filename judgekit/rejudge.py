@@ -37,6 +37,10 @@ def _from_dir(path: Path) -> Previous:
 def _from_mlflow(run_id: str, tracking: TrackingConfig) -> Previous:
     from mlflow.tracking import MlflowClient
 
+    from judgekit.tracking_store import bound_http_retries, check_store
+
+    bound_http_retries()
+    check_store(tracking.uri)  # an unreachable server: one line in seconds, not minutes
     client = MlflowClient(tracking_uri=tracking.uri)
     try:
         with tempfile.TemporaryDirectory() as tmp:
