@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from judgekit.agreement_report import AgreementReport
 from judgekit.client import JudgeClient, LiteLLMClient
 from judgekit.config import Config, JudgeConfig
 from judgekit.data import Example, load_examples
@@ -53,7 +54,7 @@ class RunResult:
     config: Config
     examples: list[Example]
     results: pd.DataFrame
-    agreement: dict[str, dict[str, float]]
+    agreement: AgreementReport
     aggregate: dict[str, dict[str, Any]]
     failures: dict[str, int]
     out_dir: Path | None = None
@@ -90,7 +91,7 @@ class RunResult:
             "score": self.config.score.name,
             "dataset": self.config.dataset.name,
             "n_examples": len(self.examples),
-            "agreement": self.agreement,
+            "agreement": self.agreement.to_flat(),
             "aggregate": self.aggregate,
             "failures": self.failures,
             "cache": self.cache_stats,
