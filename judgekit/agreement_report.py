@@ -14,7 +14,7 @@ a :class:`ScoreAgreement` is a read-only mapping ``pearson``, ``pearson_ci_low``
 read-only mapping over ``<score>``, ``<score>_expected`` and ``<score>_preference``, in that
 order. :meth:`AgreementReport.to_flat` gives that dict (summary.json);
 :meth:`AgreementReport.to_metrics` gives the ``<score>/<statistic>`` MLflow metrics, the only
-place those names are made. :meth:`AgreementReport.from_flat` reads the flat dict back.
+place agreement metric names are made. :meth:`AgreementReport.from_flat` reads the flat dict back.
 """
 
 from __future__ import annotations
@@ -264,8 +264,11 @@ class AgreementReport(Mapping[str, ScoreAgreement]):
         return {key: score.to_flat() for key, score in self.items()}
 
     def to_metrics(self) -> dict[str, float]:
-        """Every numeric figure as an MLflow metric ``<key>/<statistic>`` (e.g.
-        ``helpfulness/pearson_ci_low``, ``helpfulness_expected/qwk``)."""
+        """Every numeric figure of :meth:`to_flat` as an MLflow metric ``<key>/<statistic>``.
+
+        For example ``helpfulness/pearson_ci_low`` or ``helpfulness_expected/qwk``; strings (the
+        bootstrap scheme) are left out.
+        """
         return {
             f"{key}/{name}": float(value)
             for key, flat in self.to_flat().items()
