@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from judgekit.agreement_report import AgreementReport
 from judgekit.client import JudgeClient, LiteLLMClient
 from judgekit.config import Config, JudgeConfig
 from judgekit.data import Example, load_examples
@@ -55,7 +56,7 @@ class RunResult:
     config: Config
     examples: list[Example]
     results: pd.DataFrame
-    agreement: dict[str, dict[str, float]]
+    agreement: AgreementReport
     aggregate: dict[str, dict[str, Any]]
     failures: dict[str, int]
     out_dir: Path | None = None
@@ -92,7 +93,7 @@ class RunResult:
             "score": self.config.score.name,
             "dataset": self.config.dataset.name,
             "n_examples": len(self.examples),
-            "agreement": self.agreement,
+            "agreement": self.agreement.to_flat(),
             "aggregate": self.aggregate,
             "failures": self.failures,
             "cache": self.cache_stats,

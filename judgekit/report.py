@@ -42,9 +42,9 @@ def format_report(result: Any) -> str:
     if result.agreement:
         for columns in (COLUMNS, PAIRWISE_COLUMNS):
             rows = [
-                [score, *(_cell(stats.get(c)) for c in columns)]
+                [score, *(_cell(stats.point(c)) for c in columns)]
                 for score, stats in result.agreement.items()
-                if ("accuracy" in stats) == (columns is PAIRWISE_COLUMNS)
+                if (stats.kind == "pairwise") == (columns is PAIRWISE_COLUMNS)
             ]
             if rows:
                 lines += _table(["score", *columns], rows)

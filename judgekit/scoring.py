@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from judgekit.agreement_report import AgreementReport, BootstrapInfo, Estimate, ScoreAgreement
 from judgekit.config import Config, ScoreSpec
-from judgekit.stats import aggregate, agreement
+from judgekit.stats import STATISTICS, aggregate, agreement
 from judgekit.stats_bootstrap import bootstrap_ci
 
 __all__ = ["agreement_report", "failure_counts", "metrics_from_report"]
@@ -20,15 +23,15 @@ def _per_score(frame: pd.DataFrame, spec: ScoreSpec) -> pd.DataFrame:
 
 def agreement_report(
     frame: pd.DataFrame, cfg: Config, annotators: dict[str, np.ndarray] | None = None
-) -> tuple[dict[str, dict[str, float]], dict[str, dict[str, Any]]]:
+) -> tuple[AgreementReport, dict[str, dict[str, Any]]]:
     """Agreement with humans per score (scores with human labels only) and judge aggregates.
 
-    A score whose judge returned logprobs also gets ``<score>_expected``: the same statistics on
-    the logprob-weighted expected score. A preference score gets the pairwise statistics (and
-    the human–human ceiling when ``annotators`` holds each annotator's labels); a pointwise
-    score whose rows come in pairs sharing a prompt also gets ``<score>_preference``.
+    A score whose judge returned logprobs also gets ``.expected``: the same statistics on the
+    logprob-weighted expected score. A preference score gets the pairwise statistics (and the
+    human–human ``.ceiling`` when ``annotators`` holds each annotator's labels); a pointwise
+    score whose rows come in pairs sharing a prompt also gets ``.preference``.
     """
-    report: dict[str, dict[str, float]] = {}
+    report: dict[str, ScoreAgreement] = {}
     aggregates: dict[str, dict[str, Any]] = {}
     for spec in cfg.score.scores:
         part = _per_score(frame, spec)
@@ -43,16 +46,12 @@ def agreement_report(
             ceiling = (annotators or {}).get(spec.name)
             report[spec.name] = _pairwise(part, cfg, clusters, ceiling)
             continue
-        report[spec.name] = _with_intervals(human, judge, bounds, clusters, cfg)
+        score = _with_intervals(human, judge, bounds, clusters, cfg)
         expected = part["judge_expected"].to_numpy(dtype=float)
         if not pd.isna(expected).all():
-            report[f"{spec.name}_expected"] = _with_intervals(
-                human, expected, bounds, clusters, cfg
-            )
-        pairs = _pointwise_preference(part, cfg)
-        if pairs is not None:
-            report[f"{spec.name}_preference"] = pairs
-    return report, aggregates
+            score = replace(score, expected=_with_intervals(human, expected, bounds, clusters, cfg))
+        report[spec.name] = replace(score, preference=_pointwise_preference(part, cfg))
+    return AgreementReport(report), aggregates
 
 
 def _bootstrap_args(cfg: Config) -> dict[str, Any]:
@@ -63,9 +62,16 @@ def _bootstrap_args(cfg: Config) -> dict[str, Any]:
     }
 
 
+def _bootstrap_info(cfg: Config, clusters: np.ndarray | None) -> BootstrapInfo | None:
+    """How the pairwise functions drew their intervals (they take the same arguments)."""
+    if cfg.stats.bootstrap_resamples == 0:
+        return None
+    return BootstrapInfo("rows" if clusters is None else "clusters", cfg.stats.bootstrap_resamples)
+
+
 def _pairwise(
     part: pd.DataFrame, cfg: Config, clusters: np.ndarray | None, ceiling: np.ndarray | None
-) -> dict[str, Any]:
+) -> ScoreAgreement:
     """Accuracy, κ and position statistics of a preference score; the human ceiling beside."""
     from judgekit.stats_pairwise import human_ceiling, pairwise_agreement
 
@@ -80,10 +86,10 @@ def _pairwise(
     )
     if ceiling is not None and ceiling.size:
         stats.update(human_ceiling(ceiling, clusters=clusters, **_bootstrap_args(cfg)))
-    return stats
+    return ScoreAgreement.from_flat(stats, _bootstrap_info(cfg, clusters))
 
 
-def _pointwise_preference(part: pd.DataFrame, cfg: Config) -> dict[str, Any] | None:
+def _pointwise_preference(part: pd.DataFrame, cfg: Config) -> ScoreAgreement | None:
     """Pairs of rows sharing a prompt give a preference (higher wins, equal is a tie)."""
     from judgekit.stats_pairwise import pairwise_agreement, preference_from_pointwise
 
@@ -94,7 +100,8 @@ def _pointwise_preference(part: pd.DataFrame, cfg: Config) -> dict[str, Any] | N
         return None
     repeated = len(np.unique(pairs)) < len(pairs)
     clusters = pairs if repeated else None
-    return pairwise_agreement(human, judge, clusters=clusters, **_bootstrap_args(cfg))
+    stats = pairwise_agreement(human, judge, clusters=clusters, **_bootstrap_args(cfg))
+    return ScoreAgreement.from_flat(stats, _bootstrap_info(cfg, clusters))
 
 
 def _diagnostics(stats: dict[str, Any]) -> dict[str, float]:
@@ -116,25 +123,34 @@ def _with_intervals(
     bounds: dict[str, float],
     clusters: np.ndarray | None,
     cfg: Config,
-) -> dict[str, Any]:
-    """The agreement statistics, each with ``_ci_low``/``_ci_high`` from the bootstrap."""
+) -> ScoreAgreement:
+    """The agreement statistics, each with its bootstrap interval (none below 2 scored rows)."""
     stats: dict[str, Any] = agreement(human, judge, **bounds)
-    stats.update(_diagnostics(stats))
-    if cfg.stats.bootstrap_resamples == 0 or stats["n_scored"] < 2:
-        return stats
-    result = bootstrap_ci(
-        human,
-        judge,
-        **bounds,
-        resamples=cfg.stats.bootstrap_resamples,
-        confidence=cfg.stats.confidence,
-        seed=cfg.runner.seed,
-        clusters=clusters,
+    result = None
+    if cfg.stats.bootstrap_resamples > 0 and stats["n_scored"] >= 2:
+        result = bootstrap_ci(
+            human,
+            judge,
+            **bounds,
+            resamples=cfg.stats.bootstrap_resamples,
+            confidence=cfg.stats.confidence,
+            seed=cfg.runner.seed,
+            clusters=clusters,
+        )
+    intervals = result.intervals if result is not None else {}
+    return ScoreAgreement(
+        kind="pointwise",
+        n_total=stats["n_total"],
+        n_failed=stats["n_failed"],
+        n_scored=stats["n_scored"],
+        coverage=stats["coverage"],
+        estimates={
+            name: Estimate(stats[name], *intervals.get(name, (math.nan, math.nan)))
+            for name in STATISTICS
+        },
+        diagnostics={name: Estimate(v) for name, v in _diagnostics(stats).items()},
+        bootstrap=None if result is None else BootstrapInfo(result.scheme, result.resamples),
     )
-    for name, (low, high) in result.intervals.items():
-        stats[f"{name}_ci_low"], stats[f"{name}_ci_high"] = low, high
-    stats["bootstrap_scheme"] = f"{result.scheme} ({result.resamples} resamples)"
-    return stats
 
 
 def failure_counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -143,26 +159,21 @@ def failure_counts(frame: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in reasons.value_counts().sort_index().items()}
 
 
-def _numeric(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 def metrics_from_report(
-    report: dict[str, dict[str, float]],
+    report: AgreementReport,
     aggregates: dict[str, dict[str, Any]],
     failures: dict[str, int],
 ) -> dict[str, float]:
-    """Flat MLflow metrics: ``<score>/<statistic>``, ``<score>/judge_<aggregate>``, ``failures/<reason>``."""
-    metrics: dict[str, float] = {}
-    for score, stats in report.items():
-        for name, value in stats.items():
-            if _numeric(value):
-                metrics[f"{score}/{name}"] = float(value)
+    """Flat MLflow metrics: ``<score>/<statistic>``, ``<score>/<aggregate>``, ``failures/<reason>``.
+
+    Aggregates are logged only for scores without agreement figures.
+    """
+    metrics = report.to_metrics()
     for score, stats in aggregates.items():
         if score in report:
             continue
         for name, value in stats.items():
-            if _numeric(value):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
                 metrics[f"{score}/{name}"] = float(value)
     for reason, count in failures.items():
         metrics[f"failures/{reason}"] = float(count)

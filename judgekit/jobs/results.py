@@ -26,6 +26,7 @@ def load_result(directory: str | Path, config: Config | None = None) -> Any:
     """
     import pandas as pd
 
+    from judgekit.agreement_report import AgreementReport
     from judgekit.pipeline import RunResult
 
     path = Path(directory).expanduser()
@@ -40,7 +41,7 @@ def load_result(directory: str | Path, config: Config | None = None) -> Any:
         config=cfg,
         examples=_examples(path, cfg),
         results=pd.read_parquet(path / "results.parquet"),
-        agreement=summary.get("agreement", {}),
+        agreement=AgreementReport.from_flat(summary.get("agreement", {})),
         aggregate=summary.get("aggregate", {}),
         failures=summary.get("failures", {}),
         out_dir=path,
