@@ -7,10 +7,13 @@ row and the value, before any judge call is made.
 from __future__ import annotations
 
 import csv
+import difflib
 import gc
 import gzip
 import json
 import math
+import re
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -18,12 +21,24 @@ from pathlib import Path
 from typing import Any
 
 from judgekit.config import DatasetConfig, ScoreSchemaConfig
-from judgekit.errors import DatasetError
+from judgekit.errors import ConfigError, DatasetError
 
-__all__ = ["Example", "load_examples", "load_rows", "to_examples", "FILE_FORMATS"]
+__all__ = [
+    "Example",
+    "FILE_FORMATS",
+    "find_incomplete",
+    "load_examples",
+    "load_rows",
+    "to_examples",
+]
 
 FILE_FORMATS = (".jsonl", ".jsonl.gz", ".json", ".csv", ".parquet")
 _GLOB_CHARS = set("*?[")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""A JSON escape of a UTF-16 surrogate: only text holding one can hold a lone surrogate."""
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SHOWN_ROWS = 5
+"""How many rows an error about several rows names before it gives the count."""
 
 
 @dataclass
@@ -65,8 +80,10 @@ def _no_gc_passes() -> Iterator[None]:
 def load_rows(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], str]:
     """Read the raw rows and a short name of where they came from (for messages)."""
     if cfg.source == "inline":
-        rows = [dict(r) for r in cfg.rows or []]
-        return _check_mappings(rows, "dataset.rows"), "dataset.rows"
+        rows = _check_mappings([dict(r) for r in cfg.rows or []], "dataset.rows")
+        for index, row in enumerate(rows):
+            _check_text(row, "dataset.rows", f"row {index}")
+        return rows, "dataset.rows"
     if cfg.source == "hub":
         rows, where = _load_hub(cfg), f"{cfg.path} ({cfg.split or 'train'})"
     else:
@@ -142,6 +159,8 @@ def _file_format(path: Path) -> str:
 
 
 def _load_file(path: Path) -> list[dict[str, Any]]:
+    if path.is_dir():
+        raise DatasetError(_directory_message(path))
     fmt = _file_format(path)
     if not path.is_file():
         raise DatasetError(f"dataset.path: {path}: no such file (working directory: {Path.cwd()})")
@@ -156,7 +175,33 @@ def _load_file(path: Path) -> list[dict[str, Any]]:
             rows = _read_jsonl(path, compressed=fmt == ".jsonl.gz")
     except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as err:
         raise DatasetError(f"dataset.path: {path}: cannot be read as {fmt}: {err}") from None
+    except zlib.error as err:  # a corrupt deflate stream (a flipped byte), not a short one
+        raise DatasetError(
+            f"dataset.path: {path}: cannot be read as {fmt}: the compressed data is corrupt "
+            f"({err}); download or write the file again"
+        ) from None
     return _check_mappings(rows, str(path))
+
+
+def _directory_message(path: Path) -> str:
+    """What to say when ``dataset.path`` names a folder: the data files in it and a glob."""
+    files = sorted(
+        p.name for p in path.iterdir() if p.is_file() and p.name.lower().endswith(FILE_FORMATS)
+    )
+    if not files:
+        return (
+            f"dataset.path: {path} is a directory, not a file, and holds no data file "
+            f"({', '.join(FILE_FORMATS)}); give the path of a file"
+        )
+    shown = ", ".join(files[:_SHOWN_ROWS]) + (
+        f", ... ({len(files)} files)" if len(files) > _SHOWN_ROWS else ""
+    )
+    suffix = _file_format(Path(files[0]))
+    return (
+        f"dataset.path: {path} is a directory, not a file; it holds {shown}: give one of them "
+        f"(dataset.path={path / files[0]}), or a glob to read them all "
+        f"(dataset.path='{path}/*{suffix}')"
+    )
 
 
 def _read_jsonl(path: Path, *, compressed: bool) -> list[dict[str, Any]]:
@@ -172,7 +217,40 @@ def _read_jsonl(path: Path, *, compressed: bool) -> list[dict[str, Any]]:
                 raise DatasetError(
                     f"{path}: line {lineno} is not valid JSON ({err.msg} at column {err.colno})"
                 ) from None
+            if _SURROGATE_ESCAPE.search(line):
+                _check_text(rows[-1], str(path), f"row {len(rows) - 1} (line {lineno})")
     return rows
+
+
+def _check_text(value: Any, where: str, row: str, column: str | None = None) -> None:
+    """Refuse text holding a lone UTF-16 surrogate (e.g. ``"\\ud800"`` in JSON).
+
+    Python reads such an escape into a string that cannot be encoded as UTF-8, so the results
+    table, the summary and MLflow could not be written after the judge calls were paid for.
+    """
+    if isinstance(value, str):
+        found = _SURROGATE.search(value)
+        if found is not None and not _encodes(value):
+            raise DatasetError(
+                f"{where}: {row}, column {column!r}: the text holds a lone surrogate "
+                f"{found.group()!r} (an unpaired \\u{ord(found.group()):04x} escape), which is "
+                "not a character and cannot be written as UTF-8; remove or replace it in the data"
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(str(key), where, row, column or str(key))
+            _check_text(item, where, row, column or str(key))
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item, where, row, column)
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _read_json(path: Path) -> list[dict[str, Any]]:
@@ -185,12 +263,32 @@ def _read_json(path: Path) -> list[dict[str, Any]]:
         data = next((data[k] for k in ("data", "rows", "examples") if k in data), None)
     if not isinstance(data, list):
         raise DatasetError(f"{path}: expected a JSON array of rows (or {{'data': [...]}})")
+    if _SURROGATE_ESCAPE.search(path.read_text(encoding="utf-8")):
+        for index, row in enumerate(data):
+            _check_text(row, str(path), f"row {index}")
     return data
 
 
 def _read_csv(path: Path) -> list[dict[str, Any]]:
+    """The rows under the header line; a row with fewer or more fields than the header is refused
+    (its missing fields would be judged as empty text)."""
     with open(path, encoding="utf-8", newline="") as handle:
-        return [dict(row) for row in csv.DictReader(handle)]
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if header is None:
+            return []
+        rows = []
+        for fields in reader:
+            if not fields:
+                continue
+            if len(fields) != len(header):
+                raise DatasetError(
+                    f"{path}: row {len(rows)} (line {reader.line_num}) has {len(fields)} "
+                    f"field(s) but the header has {len(header)} ({', '.join(header)}); "
+                    "fill in the missing fields (or quote a field that holds a comma)"
+                )
+            rows.append(dict(zip(header, fields, strict=True)))
+    return rows
 
 
 def _read_parquet(path: Path) -> list[dict[str, Any]]:
@@ -224,6 +322,9 @@ def to_examples(
     """Map columns to template fields and human scores, checking columns, ids and ranges."""
     mapping = _field_mapping(cfg)
     _check_columns(rows[0], mapping, cfg, schema, where)
+    _check_score_names(rows[0], cfg, schema, where)
+    for key in ("id", "group"):
+        _check_key_column(rows, key, getattr(cfg.fields, key), where)
     examples = [_to_example(i, row, mapping, cfg, schema, where) for i, row in enumerate(rows)]
     _check_unique_ids(examples, cfg, where)
     return examples
@@ -262,6 +363,83 @@ def _check_columns(
             )
 
 
+def _check_score_names(
+    first: dict[str, Any], cfg: DatasetConfig, schema: ScoreSchemaConfig, where: str
+) -> None:
+    """A score with no human labels whose name is close to one the data has labels for is a typo.
+
+    ``score.scores.0.name=helpfullness`` would otherwise run without human labels and say nothing.
+    Only labels whose column is in the data count, so a score meant to be judged without labels
+    (aggregates only) still runs when the dataset option maps labels the file does not hold.
+    """
+    mapped = cfg.fields.scores
+    unused = [n for n, col in mapped.items() if n not in schema.names and col in first]
+    for name in schema.names:
+        if name in mapped or name in cfg.fields.annotators:
+            continue
+        close = difflib.get_close_matches(name, unused, n=1)
+        if close:
+            raise ConfigError(
+                f"score.scores: score {name!r} has no human labels, but {where} maps human "
+                f"labels for {', '.join(unused)}; did you mean {close[0]!r}? Rename the score, "
+                f"or map its labels with dataset.fields.scores.{name}=COLUMN"
+            )
+
+
+def _check_key_column(rows: list[dict[str, Any]], key: str, column: str | None, where: str) -> None:
+    """Every row needs a value in the id (or group) column the config names."""
+    if not column:
+        return
+    bad = [i for i, row in enumerate(rows) if _is_null(row.get(column))]
+    if not bad:
+        return
+    fix = (
+        "give every row an id, or set dataset.fields.id=null to number the rows from 0"
+        if key == "id"
+        else "give every row a group, or set dataset.fields.group=null to group by the prompt"
+    )
+    raise DatasetError(
+        f"dataset.fields.{key}: column {column!r} is missing or null in {_rows_text(bad)} of "
+        f"{where}; {fix}"
+    )
+
+
+def _rows_text(indexes: list[int]) -> str:
+    """``rows 3, 7, 9`` or ``12 rows (3, 7, 9, 11, 15, ...)``."""
+    if len(indexes) == 1:
+        return f"row {indexes[0]}"
+    shown = ", ".join(str(i) for i in indexes[:_SHOWN_ROWS])
+    if len(indexes) <= _SHOWN_ROWS:
+        return f"rows {shown}"
+    return f"{len(indexes)} rows ({shown}, ...)"
+
+
+def _is_null(value: Any) -> bool:
+    """None, or a float NaN (how pandas reads a missing value)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def find_incomplete(
+    examples: list[Example], present: set[str], shown: set[str]
+) -> list[tuple[int, str]]:
+    """The examples lacking a template field: ``(index, "item.x is missing" / "... is null")``.
+
+    ``present`` are the fields the template reads (each must exist); ``shown`` those it prints
+    unguarded (each must also hold a value: a null would be shown to the judge as ``None``).
+    """
+    incomplete = []
+    for index, example in enumerate(examples):
+        item = example.item
+        for name in sorted(present):
+            if name not in item:
+                incomplete.append((index, f"item.{name} is missing"))
+                break
+            if name in shown and _is_null(item[name]):
+                incomplete.append((index, f"item.{name} is null"))
+                break
+    return incomplete
+
+
 def _to_example(
     index: int,
     row: dict[str, Any],
@@ -272,11 +450,13 @@ def _to_example(
 ) -> Example:
     item = dict(row)
     for name, col in mapping.items():
-        if col not in row:
+        if col in row:
+            item[name] = row[col]
+        elif not cfg.drop_incomplete:  # else left out: the prompt's check drops the row if shown
             raise DatasetError(
-                f"{where}: row {index} has no column {col!r} (dataset.fields.{name})"
+                f"{where}: row {index} has no column {col!r} (dataset.fields.{name}); fill it in, "
+                "or set dataset.drop_incomplete=true to leave such rows out"
             )
-        item[name] = row[col]
     example_id = str(row[cfg.fields.id]) if cfg.fields.id else str(index)
     group = str(row[cfg.fields.group]) if cfg.fields.group else str(item.get("prompt", ""))
     human, annotators = {}, {}
@@ -305,10 +485,8 @@ def _human_value(value: Any, spec: Any, index: int, column: str, where: str) -> 
     """A human score as a float; NaN when absent; an error when not a number in range."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return math.nan
-    if isinstance(value, str) and spec.labels:
-        label = next((k for k in spec.labels if k.lower() == value.strip().lower()), None)
-        if label is not None:
-            return float(spec.labels[label].value)
+    if spec.labels:
+        return _label_value(value, spec, index, column, where)
     try:
         number = float(value)
         if isinstance(value, bool):
@@ -326,6 +504,22 @@ def _human_value(value: Any, spec: Any, index: int, column: str, where: str) -> 
             f"{spec.name}'s range {spec.minimum:g}..{spec.maximum:g}"
         )
     return number
+
+
+def _label_value(value: Any, spec: Any, index: int, column: str, where: str) -> float:
+    """A human label of a rubric score: one of its label names (any case), else an error."""
+    if isinstance(value, float) and math.isnan(value):
+        return math.nan
+    text = str(value).strip().lower()
+    label = next((k for k in spec.labels if k.lower() == text), None)
+    if label is None:
+        raise DatasetError(
+            f"{where}: row {index}, column {column!r}: human label {value!r} is not one of "
+            f"{spec.name}'s labels ({', '.join(spec.labels)}); map the data's values to them "
+            'with dataset.fields.label_map, e.g. \'++dataset.fields.label_map={"1": '
+            f"{next(iter(spec.labels))}}}'"
+        )
+    return float(spec.labels[label].value)
 
 
 def _check_unique_ids(examples: list[Example], cfg: DatasetConfig, where: str) -> None:

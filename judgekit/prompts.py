@@ -3,44 +3,128 @@
 Templates see ``item`` (the example's fields), ``scores`` (the score schema's ScoreSpecs) and
 ``json_example`` (the JSON answer shape the schema expects). Data values are inserted literally:
 a ``{{ ... }}`` inside a response is text, never evaluated.
+
+The sandbox also bounds what a template can build: ``range()`` (Jinja's ``MAX_RANGE``), string and
+list repetition (``"x" * n``), powers and the rendered text itself stay under
+:data:`MAX_TEXT`; recursion that does not end and templates that load other templates
+(``include``, ``import``, ``extends``) are template errors naming the prompt.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
 import jinja2
 from jinja2 import nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.runtime import Context
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from judgekit.config import PromptConfig, ScoreSchemaConfig, ScoreSpec
 from judgekit.data import Example
 from judgekit.errors import TemplateError
 
-__all__ = ["check_template_fields", "item_fields", "json_example", "render", "template_context"]
+__all__ = [
+    "MAX_TEXT",
+    "check_template_fields",
+    "item_fields",
+    "json_example",
+    "render",
+    "shown_fields",
+    "template_context",
+]
+
+MAX_TEXT = 10_000_000
+"""Most characters (or list items) a template may build in one value or render in one message:
+far above any judge's context window, far below what would exhaust memory."""
+_MAX_POWER_BITS = 4096
+_LOADING_NODES = {
+    nodes.Include: "include",
+    nodes.Import: "import",
+    nodes.FromImport: "from ... import",
+    nodes.Extends: "extends",
+}
+
+
+class _BoundedSandbox(SandboxedEnvironment):
+    """Jinja's sandbox, with repetition and powers bounded so a template cannot exhaust memory."""
+
+    intercepted_binops = frozenset({"*", "**", "+"})
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        """``*``, ``**`` and ``+`` as usual, refused when the result would be too large."""
+        if operator == "*":
+            _check_repeat(left, right)
+        elif operator == "**":
+            _check_power(left, right)
+        elif isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
+            _check_size(len(left) + len(right), "'+' joining them")
+        return super().call_binop(context, operator, left, right)
+
+
+def _check_repeat(left: Any, right: Any) -> None:
+    for seq, times in ((left, right), (right, left)):
+        if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
+            _check_size(len(seq) * times, f"'*' repeating {len(seq)} {_unit(seq)} {times} times")
+
+
+def _check_power(base: Any, exponent: Any) -> None:
+    if isinstance(base, int) and isinstance(exponent, int) and exponent > 0:
+        if abs(base) > 1 and abs(base).bit_length() * exponent > _MAX_POWER_BITS:
+            raise SecurityError(
+                f"{base} ** {exponent} is too large a number; the sandbox allows results of "
+                f"{_MAX_POWER_BITS} bits at most"
+            )
+
+
+def _unit(seq: Any) -> str:
+    return "character(s)" if isinstance(seq, str) else "item(s)"
+
+
+def _check_size(size: int, what: str) -> None:
+    if size > MAX_TEXT:
+        raise SecurityError(f"{what} would make {size} in all; the sandbox allows {MAX_TEXT}")
+
+
+def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
+    """Jinja's ``lipsum`` global with its sizes bounded."""
+    from jinja2.utils import generate_lorem_ipsum
+
+    if n > 100 or max > 1000:
+        raise SecurityError(f"lipsum({n}, max={max}) is too long; use n <= 100 and max <= 1000")
+    return str(generate_lorem_ipsum(n=n, html=html, min=min, max=max))
 
 
 @lru_cache(maxsize=1)
 def _environment() -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+    env = _BoundedSandbox(
         undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
     )
+    env.globals["lipsum"] = _lipsum
+    return env
 
 
 @lru_cache(maxsize=256)
-def _compile(source: str) -> jinja2.Template:
-    return _environment().from_string(source)
+def _compile(source: str, where: str) -> jinja2.Template:
+    return _environment().from_string(_parse(source, where))
 
 
 def _parse(source: str, where: str) -> nodes.Template:
     try:
-        return _environment().parse(source)
+        tree = _environment().parse(source)
     except jinja2.TemplateSyntaxError as err:
         raise TemplateError(
             f"{where}: template syntax error on line {err.lineno}: {err.message}"
         ) from None
+    for node in tree.find_all(tuple(_LOADING_NODES)):
+        raise TemplateError(
+            f"{where}: line {node.lineno}: {{% {_LOADING_NODES[type(node)]} %}} is not supported: "
+            "a prompt message cannot load other templates; put the text (or a macro) in the "
+            "message itself"
+        )
+    return tree
 
 
 def item_fields(prompt: PromptConfig) -> set[str]:
@@ -62,6 +146,50 @@ def _item_fields(name: str, sources: tuple[str, ...]) -> frozenset[str]:
                 elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
                     fields.add(node.arg.value)
     return frozenset(fields)
+
+
+def shown_fields(prompt: PromptConfig) -> set[str]:
+    """The ``item.<field>`` names a prompt prints whatever their value (a null must not reach it).
+
+    A field the template tests first (``{% if item.x %}``, ``item.x is none``, ``item.x or ...``,
+    ``item.x | default(...)``) is optional: it may be null.
+    """
+    sources = tuple(m.content for m in prompt.messages)
+    return set(_item_fields(prompt.name, sources) - _guarded_fields(prompt.name, sources))
+
+
+@lru_cache(maxsize=256)
+def _guarded_fields(name: str, sources: tuple[str, ...]) -> frozenset[str]:
+    guarded: set[str] = set()
+    for i, source in enumerate(sources):
+        tree = _parse(source, f"prompt {name!r} message {i}")
+        for node in tree.find_all((nodes.If, nodes.CondExpr, nodes.Test, nodes.Or, nodes.Filter)):
+            if isinstance(node, (nodes.If, nodes.CondExpr)):
+                guarded |= _fields_in([node.test])
+            elif isinstance(node, nodes.Or):
+                guarded |= _fields_in([node.left])
+            elif isinstance(node, nodes.Test) or node.name in ("default", "d"):
+                guarded |= _fields_in([node.node] if node.node is not None else [])
+    return frozenset(guarded)
+
+
+def _fields_in(trees: Iterable[nodes.Node]) -> set[str]:
+    fields = set()
+    for tree in trees:
+        for node in [tree, *tree.find_all((nodes.Getattr, nodes.Getitem))]:
+            if isinstance(node, nodes.Getattr | nodes.Getitem) and _is_item(node.node):
+                field_name = node.attr if isinstance(node, nodes.Getattr) else _const(node.arg)
+                if field_name is not None:
+                    fields.add(field_name)
+    return fields
+
+
+def _is_item(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Name) and node.name == "item"
+
+
+def _const(node: nodes.Node) -> str | None:
+    return node.value if isinstance(node, nodes.Const) and isinstance(node.value, str) else None
 
 
 def check_template_fields(prompt: PromptConfig, example: Example, where: str) -> None:
@@ -105,14 +233,40 @@ def render(
     context = template_context(example, schema)
     messages = []
     for i, message in enumerate(prompt.messages):
+        where = f"prompt {prompt.name!r} message {i}"
+        template = _compile(message.content, where)
         try:
-            content = _compile(message.content).render(context)
-        except jinja2.UndefinedError as err:
-            raise TemplateError(
-                f"prompt {prompt.name!r} message {i}: {err.message} (example {example.id!r}); "
-                f"fields available: {', '.join(sorted(example.item))}"
-            ) from None
-        except jinja2.TemplateError as err:
-            raise TemplateError(f"prompt {prompt.name!r} message {i}: {err}") from None
+            content = _bounded_render(template, context)
+        except Exception as err:  # noqa: BLE001  # any error of a template on this row's data
+            raise TemplateError(f"{where}: {_explain(err, example)}") from None
         messages.append({"role": message.role, "content": content})
     return messages
+
+
+def _bounded_render(template: jinja2.Template, context: dict[str, Any]) -> str:
+    """The rendered text, stopped as soon as it grows past :data:`MAX_TEXT` characters."""
+    pieces, size = [], 0
+    for piece in template.generate(context):
+        size += len(piece)
+        if size > MAX_TEXT:
+            raise SecurityError(
+                f"the rendered message grows past {MAX_TEXT} characters (a loop too long?)"
+            )
+        pieces.append(piece)
+    return "".join(pieces)
+
+
+def _explain(err: Exception, example: Example) -> str:
+    """One line saying what went wrong while rendering ``example``."""
+    row = f"(example {example.id!r})"
+    if isinstance(err, jinja2.UndefinedError):
+        return f"{err.message} {row}; fields available: {', '.join(sorted(example.item))}"
+    if isinstance(err, RecursionError):
+        return f"recursion too deep (a macro that calls itself without end?) {row}"
+    if isinstance(err, MemoryError):
+        return f"ran out of memory building the text (a value or loop too large?) {row}"
+    if isinstance(err, SecurityError | OverflowError):
+        return f"sandbox: {err} {row}"
+    if isinstance(err, jinja2.TemplateError):
+        return f"{err} {row}"
+    return f"{type(err).__name__}: {err} {row}"
