@@ -4,10 +4,10 @@ Templates see ``item`` (the example's fields), ``scores`` (the score schema's Sc
 ``json_example`` (the JSON answer shape the schema expects). Data values are inserted literally:
 a ``{{ ... }}`` inside a response is text, never evaluated.
 
-The sandbox also bounds what a template can build: ``range()`` (Jinja's ``MAX_RANGE``), string and
-list repetition (``"x" * n``), powers and the rendered text itself stay under
-:data:`MAX_TEXT`; recursion that does not end and templates that load other templates
-(``include``, ``import``, ``extends``) are template errors naming the prompt.
+Templates run in :mod:`judgekit.sandbox`, which bounds what they can build (``range()``,
+``"x" * n``, the rendered text: :data:`MAX_TEXT`). A limit hit, recursion that does not end, a
+template that loads another (``include``, ``import``, ``extends``) or any error of a template on
+one row's data is a :class:`TemplateError` naming the prompt, the message and the example.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from typing import Any
 
 import jinja2
 from jinja2 import nodes
-from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 
 from judgekit.config import PromptConfig, ScoreSchemaConfig, ScoreSpec
 from judgekit.data import Example
 from judgekit.errors import TemplateError
+from judgekit.sandbox import MAX_TEXT, environment, render_text
 
 __all__ = [
     "MAX_TEXT",
@@ -36,10 +36,6 @@ __all__ = [
     "template_context",
 ]
 
-MAX_TEXT = 10_000_000
-"""Most characters (or list items) a template may build in one value or render in one message:
-far above any judge's context window, far below what would exhaust memory."""
-_MAX_POWER_BITS = 4096
 _LOADING_NODES = {
     nodes.Include: "include",
     nodes.Import: "import",
@@ -48,72 +44,14 @@ _LOADING_NODES = {
 }
 
 
-class _BoundedSandbox(SandboxedEnvironment):
-    """Jinja's sandbox, with repetition and powers bounded so a template cannot exhaust memory."""
-
-    intercepted_binops = frozenset({"*", "**", "+"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        """``*``, ``**`` and ``+`` as usual, refused when the result would be too large."""
-        if operator == "*":
-            _check_repeat(left, right)
-        elif operator == "**":
-            _check_power(left, right)
-        elif isinstance(left, (str, list, tuple)) and isinstance(right, (str, list, tuple)):
-            _check_size(len(left) + len(right), "'+' joining them")
-        return super().call_binop(context, operator, left, right)
-
-
-def _check_repeat(left: Any, right: Any) -> None:
-    for seq, times in ((left, right), (right, left)):
-        if isinstance(seq, (str, list, tuple)) and isinstance(times, int):
-            _check_size(len(seq) * times, f"'*' repeating {len(seq)} {_unit(seq)} {times} times")
-
-
-def _check_power(base: Any, exponent: Any) -> None:
-    if isinstance(base, int) and isinstance(exponent, int) and exponent > 0:
-        if abs(base) > 1 and abs(base).bit_length() * exponent > _MAX_POWER_BITS:
-            raise SecurityError(
-                f"{base} ** {exponent} is too large a number; the sandbox allows results of "
-                f"{_MAX_POWER_BITS} bits at most"
-            )
-
-
-def _unit(seq: Any) -> str:
-    return "character(s)" if isinstance(seq, str) else "item(s)"
-
-
-def _check_size(size: int, what: str) -> None:
-    if size > MAX_TEXT:
-        raise SecurityError(f"{what} would make {size} in all; the sandbox allows {MAX_TEXT}")
-
-
-def _lipsum(n: int = 5, html: bool = True, min: int = 20, max: int = 100) -> str:  # noqa: A002
-    """Jinja's ``lipsum`` global with its sizes bounded."""
-    from jinja2.utils import generate_lorem_ipsum
-
-    if n > 100 or max > 1000:
-        raise SecurityError(f"lipsum({n}, max={max}) is too long; use n <= 100 and max <= 1000")
-    return str(generate_lorem_ipsum(n=n, html=html, min=min, max=max))
-
-
-@lru_cache(maxsize=1)
-def _environment() -> SandboxedEnvironment:
-    env = _BoundedSandbox(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
-    )
-    env.globals["lipsum"] = _lipsum
-    return env
-
-
 @lru_cache(maxsize=256)
 def _compile(source: str, where: str) -> jinja2.Template:
-    return _environment().from_string(_parse(source, where))
+    return environment().from_string(_parse(source, where))
 
 
 def _parse(source: str, where: str) -> nodes.Template:
     try:
-        tree = _environment().parse(source)
+        tree = environment().parse(source)
     except jinja2.TemplateSyntaxError as err:
         raise TemplateError(
             f"{where}: template syntax error on line {err.lineno}: {err.message}"
@@ -236,24 +174,11 @@ def render(
         where = f"prompt {prompt.name!r} message {i}"
         template = _compile(message.content, where)
         try:
-            content = _bounded_render(template, context)
+            content = render_text(template, context)
         except Exception as err:  # noqa: BLE001  # any error of a template on this row's data
             raise TemplateError(f"{where}: {_explain(err, example)}") from None
         messages.append({"role": message.role, "content": content})
     return messages
-
-
-def _bounded_render(template: jinja2.Template, context: dict[str, Any]) -> str:
-    """The rendered text, stopped as soon as it grows past :data:`MAX_TEXT` characters."""
-    pieces, size = [], 0
-    for piece in template.generate(context):
-        size += len(piece)
-        if size > MAX_TEXT:
-            raise SecurityError(
-                f"the rendered message grows past {MAX_TEXT} characters (a loop too long?)"
-            )
-        pieces.append(piece)
-    return "".join(pieces)
 
 
 def _explain(err: Exception, example: Example) -> str:

@@ -165,6 +165,18 @@ BAD_INPUTS = {
         ],
         "the rendered message grows past",
     ),
+    "template format width too big": (
+        [_template('{{ "%-10000000000s" % "x" }}')],
+        "the format '%-10000000000' asks for a width",
+    ),
+    "template str.format width too big": (
+        [_template('{{ "{:>10000000000}".format("x") }}')],
+        "the format '{:>10000000000' asks for a width",
+    ),
+    "template center too wide": (
+        [_template('{{ "x" | center(10**10) }}')],
+        "center(10000000000) would make",
+    ),
     "template recursion": (
         [_template("{% macro m(n) %}{{ m(n) }}{% endmacro %}{{ m(1) }}")],
         "prompt 'v1' message 0: recursion too deep",
@@ -409,6 +421,16 @@ def test_repetition_up_to_the_limit_still_renders() -> None:
     source = f'{{{{ "ab" * {MAX_TEXT // 2 - 2} }}}}{{{{ 2 ** 10 }}}}'  # MAX_TEXT - 4, then 4
     text = render(_prompt(source), EXAMPLE, SCHEMA)[0]["content"]
     assert len(text) == MAX_TEXT and text.endswith("ab1024")
+
+
+def test_formats_and_filters_within_the_limits_still_render() -> None:
+    source = (
+        '{{ "%5s|" | format("x") }}{{ "%.3f" % 2 }}{{ "{:>4}".format(1) }}{{ "x" | center(5) }}'
+        '|{{ "a\nb" | indent(2) }}|{{ 7 % 3 }}'
+    )
+    assert render(_prompt(source), EXAMPLE, SCHEMA)[0]["content"] == (
+        "    x|2.000   1  x  |a\n  b|1"
+    )
 
 
 def test_lipsum_is_bounded() -> None:
