@@ -1,26 +1,22 @@
 """Load a dataset into Examples: hub, local files or inline rows, with its columns checked.
 
 Every problem with the data is raised as :class:`DatasetError` naming the file, the column or the
-row and the value, before any judge call is made.
+row and the value, before any judge call is made. Reading the raw rows of each format is
+:mod:`judgekit.data_files`; this module maps them to Examples and checks them.
 """
 
 from __future__ import annotations
 
-import csv
 import difflib
 import gc
-import gzip
-import json
 import math
-import re
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from judgekit.config import DatasetConfig, ScoreSchemaConfig
+from judgekit.data_files import FILE_FORMATS, check_mappings, check_text, load_hub, load_paths
 from judgekit.errors import ConfigError, DatasetError
 
 __all__ = [
@@ -32,11 +28,6 @@ __all__ = [
     "to_examples",
 ]
 
-FILE_FORMATS = (".jsonl", ".jsonl.gz", ".json", ".csv", ".parquet")
-_GLOB_CHARS = set("*?[")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-"""A JSON escape of a UTF-16 surrogate: only text holding one can hold a lone surrogate."""
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _SHOWN_ROWS = 5
 """How many rows an error about several rows names before it gives the count."""
 
@@ -80,42 +71,15 @@ def _no_gc_passes() -> Iterator[None]:
 def load_rows(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], str]:
     """Read the raw rows and a short name of where they came from (for messages)."""
     if cfg.source == "inline":
-        rows = _check_mappings([dict(r) for r in cfg.rows or []], "dataset.rows")
+        rows = check_mappings([dict(r) for r in cfg.rows or []], "dataset.rows")
         for index, row in enumerate(rows):
-            _check_text(row, "dataset.rows", f"row {index}")
+            check_text(row, "dataset.rows", f"row {index}")
         return rows, "dataset.rows"
     if cfg.source == "hub":
-        rows, where = _load_hub(cfg), f"{cfg.path} ({cfg.split or 'train'})"
+        rows, where = load_hub(cfg), f"{cfg.path} ({cfg.split or 'train'})"
     else:
-        rows, where = _load_paths(cfg)
+        rows, where = load_paths(cfg)
     return _adapt(rows, cfg.adapter, where), where
-
-
-def _load_paths(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], str]:
-    """One file, or every file a glob pattern matches (each row tagged with its ``_source``)."""
-    _check_data_root(cfg)
-    text = str(cfg.path)
-    if not _GLOB_CHARS & set(text):
-        path = Path(text).expanduser()
-        return _load_file(path), path.name
-    base = Path(text).expanduser()
-    anchor = next(p for p in [base, *base.parents] if not _GLOB_CHARS & set(str(p)))
-    matches = sorted(anchor.glob(str(base.relative_to(anchor))))
-    if not matches:
-        raise DatasetError(f"dataset.path: no file matches {text!r}")
-    rows = []
-    for path in matches:
-        source = str(path.parent.relative_to(anchor)) if path.parent != anchor else path.name
-        rows.extend({**row, "_source": source} for row in _load_file(path))
-    return rows, f"{text} ({len(matches)} files)"
-
-
-def _check_data_root(cfg: DatasetConfig) -> None:
-    if cfg.data_root and not Path(cfg.data_root).expanduser().is_dir():
-        raise DatasetError(
-            f"dataset.data_root: {cfg.data_root} does not exist (working directory {Path.cwd()}); "
-            "set dataset.data_root=DIR or JUDGEKIT_DATA_ROOT to the folder holding the datasets"
-        )
 
 
 def _adapt(rows: list[dict[str, Any]], adapter: str | None, where: str) -> list[dict[str, Any]]:
@@ -134,186 +98,6 @@ def _adapt(rows: list[dict[str, Any]], adapter: str | None, where: str) -> list[
                 f"{type(err).__name__}: {err}"
             ) from None
     return out
-
-
-def _check_mappings(rows: list[Any], where: str) -> list[dict[str, Any]]:
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise DatasetError(
-                f"{where}: row {i} is {type(row).__name__}, expected a mapping of columns"
-            )
-    if not rows:
-        raise DatasetError(f"{where}: no rows; the dataset is empty")
-    return rows
-
-
-def _file_format(path: Path) -> str:
-    name = path.name.lower()
-    for ext in sorted(FILE_FORMATS, key=len, reverse=True):
-        if name.endswith(ext):
-            return ext
-    raise DatasetError(
-        f"dataset.path: {path}: unknown extension {''.join(path.suffixes) or '(none)'!r}; "
-        f"use one of {', '.join(FILE_FORMATS)}"
-    )
-
-
-def _load_file(path: Path) -> list[dict[str, Any]]:
-    if path.is_dir():
-        raise DatasetError(_directory_message(path))
-    fmt = _file_format(path)
-    if not path.is_file():
-        raise DatasetError(f"dataset.path: {path}: no such file (working directory: {Path.cwd()})")
-    try:
-        if fmt == ".csv":
-            rows = _read_csv(path)
-        elif fmt == ".parquet":
-            rows = _read_parquet(path)
-        elif fmt == ".json":
-            rows = _read_json(path)
-        else:
-            rows = _read_jsonl(path, compressed=fmt == ".jsonl.gz")
-    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as err:
-        raise DatasetError(f"dataset.path: {path}: cannot be read as {fmt}: {err}") from None
-    except zlib.error as err:  # a corrupt deflate stream (a flipped byte), not a short one
-        raise DatasetError(
-            f"dataset.path: {path}: cannot be read as {fmt}: the compressed data is corrupt "
-            f"({err}); download or write the file again"
-        ) from None
-    return _check_mappings(rows, str(path))
-
-
-def _directory_message(path: Path) -> str:
-    """What to say when ``dataset.path`` names a folder: the data files in it and a glob."""
-    files = sorted(
-        p.name for p in path.iterdir() if p.is_file() and p.name.lower().endswith(FILE_FORMATS)
-    )
-    if not files:
-        return (
-            f"dataset.path: {path} is a directory, not a file, and holds no data file "
-            f"({', '.join(FILE_FORMATS)}); give the path of a file"
-        )
-    shown = ", ".join(files[:_SHOWN_ROWS]) + (
-        f", ... ({len(files)} files)" if len(files) > _SHOWN_ROWS else ""
-    )
-    suffix = _file_format(Path(files[0]))
-    return (
-        f"dataset.path: {path} is a directory, not a file; it holds {shown}: give one of them "
-        f"(dataset.path={path / files[0]}), or a glob to read them all "
-        f"(dataset.path='{path}/*{suffix}')"
-    )
-
-
-def _read_jsonl(path: Path, *, compressed: bool) -> list[dict[str, Any]]:
-    opener = gzip.open if compressed else open
-    rows = []
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise DatasetError(
-                    f"{path}: line {lineno} is not valid JSON ({err.msg} at column {err.colno})"
-                ) from None
-            if _SURROGATE_ESCAPE.search(line):
-                _check_text(rows[-1], str(path), f"row {len(rows) - 1} (line {lineno})")
-    return rows
-
-
-def _check_text(value: Any, where: str, row: str, column: str | None = None) -> None:
-    """Refuse text holding a lone UTF-16 surrogate (e.g. ``"\\ud800"`` in JSON).
-
-    Python reads such an escape into a string that cannot be encoded as UTF-8, so the results
-    table, the summary and MLflow could not be written after the judge calls were paid for.
-    """
-    if isinstance(value, str):
-        found = _SURROGATE.search(value)
-        if found is not None and not _encodes(value):
-            raise DatasetError(
-                f"{where}: {row}, column {column!r}: the text holds a lone surrogate "
-                f"{found.group()!r} (an unpaired \\u{ord(found.group()):04x} escape), which is "
-                "not a character and cannot be written as UTF-8; remove or replace it in the data"
-            )
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(str(key), where, row, column or str(key))
-            _check_text(item, where, row, column or str(key))
-    elif isinstance(value, list):
-        for item in value:
-            _check_text(item, where, row, column)
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _read_json(path: Path) -> list[dict[str, Any]]:
-    """A JSON array of rows (or an object holding one under ``data``, ``rows`` or ``examples``)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    if isinstance(data, dict):
-        data = next((data[k] for k in ("data", "rows", "examples") if k in data), None)
-    if not isinstance(data, list):
-        raise DatasetError(f"{path}: expected a JSON array of rows (or {{'data': [...]}})")
-    if _SURROGATE_ESCAPE.search(path.read_text(encoding="utf-8")):
-        for index, row in enumerate(data):
-            _check_text(row, str(path), f"row {index}")
-    return data
-
-
-def _read_csv(path: Path) -> list[dict[str, Any]]:
-    """The rows under the header line; a row with fewer or more fields than the header is refused
-    (its missing fields would be judged as empty text)."""
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            return []
-        rows = []
-        for fields in reader:
-            if not fields:
-                continue
-            if len(fields) != len(header):
-                raise DatasetError(
-                    f"{path}: row {len(rows)} (line {reader.line_num}) has {len(fields)} "
-                    f"field(s) but the header has {len(header)} ({', '.join(header)}); "
-                    "fill in the missing fields (or quote a field that holds a comma)"
-                )
-            rows.append(dict(zip(header, fields, strict=True)))
-    return rows
-
-
-def _read_parquet(path: Path) -> list[dict[str, Any]]:
-    import pandas as pd
-
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as err:  # pyarrow raises several unrelated types for a bad file
-        raise DatasetError(f"dataset.path: {path}: cannot be read as parquet: {err}") from None
-    return frame.to_dict(orient="records")
-
-
-def _load_hub(cfg: DatasetConfig) -> list[dict[str, Any]]:
-    import datasets
-
-    split = cfg.split or "train"
-    try:
-        data = datasets.load_dataset(str(cfg.path), data_files=cfg.data_files, split=split)
-    except Exception as err:  # datasets raises many types: offline, missing repo, bad split
-        raise DatasetError(
-            f"dataset.path: cannot load {cfg.path!r} split {split!r} from the Hugging Face hub "
-            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Offline? "
-            "Download the file once and use dataset=jsonl dataset.path=FILE"
-        ) from None
-    return [dict(row) for row in data]
 
 
 def to_examples(
