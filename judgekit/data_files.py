@@ -41,7 +41,7 @@ def load_paths(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], str]:
     matches = sorted(anchor.glob(str(base.relative_to(anchor))))
     if not matches:
         raise DatasetError(f"dataset.path: no file matches {text!r}")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in matches:
         source = str(path.parent.relative_to(anchor)) if path.parent != anchor else path.name
         rows.extend({**row, "_source": source} for row in _load_file(path))
@@ -127,7 +127,7 @@ def _directory_message(path: Path) -> str:
 
 def _read_jsonl(path: Path, *, compressed: bool) -> list[dict[str, Any]]:
     opener = gzip.open if compressed else open
-    rows = []
+    rows: list[dict[str, Any]] = []
     with opener(path, "rt", encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
@@ -198,7 +198,7 @@ def _read_csv(path: Path) -> list[dict[str, Any]]:
         header = next(reader, None)
         if header is None:
             return []
-        rows = []
+        rows: list[dict[str, Any]] = []
         for fields in reader:
             if not fields:
                 continue

@@ -75,14 +75,7 @@ def _item_fields(name: str, sources: tuple[str, ...]) -> frozenset[str]:
     """Parsed once per prompt: the pipeline checks every example against the same templates."""
     fields: set[str] = set()
     for i, source in enumerate(sources):
-        tree = _parse(source, f"prompt {name!r} message {i}")
-        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-            target = node.node
-            if isinstance(target, nodes.Name) and target.name == "item":
-                if isinstance(node, nodes.Getattr):
-                    fields.add(node.attr)
-                elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                    fields.add(node.arg.value)
+        fields |= _fields_in([_parse(source, f"prompt {name!r} message {i}")])
     return frozenset(fields)
 
 
@@ -106,7 +99,9 @@ def _guarded_fields(name: str, sources: tuple[str, ...]) -> frozenset[str]:
                 guarded |= _fields_in([node.test])
             elif isinstance(node, nodes.Or):
                 guarded |= _fields_in([node.left])
-            elif isinstance(node, nodes.Test) or node.name in ("default", "d"):
+            elif isinstance(node, nodes.Test) or (
+                isinstance(node, nodes.Filter) and node.name in ("default", "d")
+            ):
                 guarded |= _fields_in([node.node] if node.node is not None else [])
     return frozenset(guarded)
 
