@@ -262,7 +262,14 @@ def _mapped(value: Any, label_map: dict[str, str]) -> Any:
     """A raw label through ``fields.label_map`` (keys compared as strings)."""
     if not label_map or value is None:
         return value
-    return label_map.get(str(value), value)
+    return label_map.get(_label_text(value), value)
+
+
+def _label_text(value: Any) -> str:
+    """A raw label as text; a whole float as an integer (pandas reads ``1`` as ``1.0``)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def _human_value(value: Any, spec: Any, index: int, column: str, where: str) -> float:
@@ -294,7 +301,7 @@ def _label_value(value: Any, spec: Any, index: int, column: str, where: str) -> 
     """A human label of a rubric score: one of its label names (any case), else an error."""
     if isinstance(value, float) and math.isnan(value):
         return math.nan
-    text = str(value).strip().lower()
+    text = _label_text(value).lower()
     label = next((k for k in spec.labels if k.lower() == text), None)
     if label is None:
         raise DatasetError(

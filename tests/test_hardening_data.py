@@ -377,6 +377,21 @@ def test_labels_are_matched_by_name_in_any_case_and_through_the_label_map(tmp_pa
     assert human[:2] == [1.0, 0.0] and math.isnan(human[2])  # B = 1, "2" -> A = 0, null: none
 
 
+def test_labels_read_as_whole_floats_match_and_map(tmp_path: Path) -> None:
+    """A parquet column with a gap holds floats: 1 is read as 1.0, and must still be label 1."""
+    import pandas as pd
+
+    path = tmp_path / "d.parquet"
+    pd.DataFrame({"prompt": ["p"] * 3, "label": [1, 2, None]}).to_parquet(path)
+    numbered = ScoreSchemaConfig(
+        scores=[ScoreSpec(name="v", labels={"1": RubricLabel(0), "2": RubricLabel(1)})]
+    )
+    cfg = _cfg(path, response=None, scores={"v": "label"})
+    assert [e.human["v"] for e in load_examples(cfg, numbered)][:2] == [0.0, 1.0]
+    cfg = _cfg(path, response=None, scores={"preference": "label"}, label_map={"1": "A", "2": "B"})
+    assert [e.human["preference"] for e in load_examples(cfg, PREFERENCE)][:2] == [0.0, 1.0]
+
+
 def test_a_score_renamed_by_mistake_suggests_the_nearest_name(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
     path.write_text(_jsonl([ROW]))
