@@ -486,6 +486,32 @@ def test_the_pre_pass_renders_every_row_and_keeps_none() -> None:
 # --- what must still work ------------------------------------------------------------------------
 
 
+def _prepared(path: Path, *overrides: str):  # noqa: ANN202
+    from judgekit.cli import compose_config, to_config
+    from judgekit.pipeline import prepare
+
+    cfg = to_config(
+        compose_config(["dataset=jsonl", f"dataset.path={path}", "prompt=v1", *overrides])
+    )
+    return prepare(cfg, require_key=False)
+
+
+def test_drop_incomplete_also_leaves_out_rows_without_a_mapped_column(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    rows = [ROW, {k: v for k, v in ROW.items() if k != "response"}, {**ROW, "response": None}, ROW]
+    path.write_text(_jsonl(rows))
+    prepared = _prepared(path, "dataset.drop_incomplete=true")
+    assert prepared.dropped_incomplete == 2 and [e.id for e in prepared.examples] == ["0", "3"]
+
+
+def test_a_field_the_template_tests_first_may_be_null(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text(_jsonl([{**ROW, "context": "c"}, {**ROW, "context": None}]))
+    optional = _template("{{ item.prompt }}{% if item.context %} ({{ item.context }}){% endif %}")
+    prepared = _prepared(path, optional)
+    assert prepared.dropped_incomplete == 0 and len(prepared.examples) == 2
+
+
 def test_drop_incomplete_leaves_out_counts_and_reports_the_rows(
     judge: FakeJudge, data_dir: Path, tmp_path: Path
 ) -> None:
