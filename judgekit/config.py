@@ -497,6 +497,10 @@ class DatasetConfig:
     joins instruction and input, takes the annotators' majority)."""
     fields: FieldsConfig = field(default_factory=FieldsConfig)
     """Which columns mean what."""
+    drop_incomplete: bool = False
+    """False: a row in which a field the prompt shows is missing or null is a setup error naming
+    the rows. True: such rows are left out, counted (``dropped_incomplete`` in the summary) and
+    logged."""
 
     def __post_init__(self) -> None:
         self.source = _choice(DatasetSource, self.source, "dataset.source")

@@ -1,29 +1,35 @@
 """Load a dataset into Examples: hub, local files or inline rows, with its columns checked.
 
 Every problem with the data is raised as :class:`DatasetError` naming the file, the column or the
-row and the value, before any judge call is made.
+row and the value, before any judge call is made. Reading the raw rows of each format is
+:mod:`judgekit.data_files`; this module maps them to Examples and checks them.
 """
 
 from __future__ import annotations
 
-import csv
+import difflib
 import gc
-import gzip
-import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from judgekit.config import DatasetConfig, ScoreSchemaConfig
-from judgekit.errors import DatasetError
+from judgekit.data_files import FILE_FORMATS, check_mappings, check_text, load_hub, load_paths
+from judgekit.errors import ConfigError, DatasetError
 
-__all__ = ["Example", "load_examples", "load_rows", "to_examples", "FILE_FORMATS"]
+__all__ = [
+    "Example",
+    "FILE_FORMATS",
+    "find_incomplete",
+    "load_examples",
+    "load_rows",
+    "to_examples",
+]
 
-FILE_FORMATS = (".jsonl", ".jsonl.gz", ".json", ".csv", ".parquet")
-_GLOB_CHARS = set("*?[")
+_SHOWN_ROWS = 5
+"""How many rows an error about several rows names before it gives the count."""
 
 
 @dataclass
@@ -65,40 +71,15 @@ def _no_gc_passes() -> Iterator[None]:
 def load_rows(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], str]:
     """Read the raw rows and a short name of where they came from (for messages)."""
     if cfg.source == "inline":
-        rows = [dict(r) for r in cfg.rows or []]
-        return _check_mappings(rows, "dataset.rows"), "dataset.rows"
+        rows = check_mappings([dict(r) for r in cfg.rows or []], "dataset.rows")
+        for index, row in enumerate(rows):
+            check_text(row, "dataset.rows", f"row {index}")
+        return rows, "dataset.rows"
     if cfg.source == "hub":
-        rows, where = _load_hub(cfg), f"{cfg.path} ({cfg.split or 'train'})"
+        rows, where = load_hub(cfg), f"{cfg.path} ({cfg.split or 'train'})"
     else:
-        rows, where = _load_paths(cfg)
+        rows, where = load_paths(cfg)
     return _adapt(rows, cfg.adapter, where), where
-
-
-def _load_paths(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], str]:
-    """One file, or every file a glob pattern matches (each row tagged with its ``_source``)."""
-    _check_data_root(cfg)
-    text = str(cfg.path)
-    if not _GLOB_CHARS & set(text):
-        path = Path(text).expanduser()
-        return _load_file(path), path.name
-    base = Path(text).expanduser()
-    anchor = next(p for p in [base, *base.parents] if not _GLOB_CHARS & set(str(p)))
-    matches = sorted(anchor.glob(str(base.relative_to(anchor))))
-    if not matches:
-        raise DatasetError(f"dataset.path: no file matches {text!r}")
-    rows = []
-    for path in matches:
-        source = str(path.parent.relative_to(anchor)) if path.parent != anchor else path.name
-        rows.extend({**row, "_source": source} for row in _load_file(path))
-    return rows, f"{text} ({len(matches)} files)"
-
-
-def _check_data_root(cfg: DatasetConfig) -> None:
-    if cfg.data_root and not Path(cfg.data_root).expanduser().is_dir():
-        raise DatasetError(
-            f"dataset.data_root: {cfg.data_root} does not exist (working directory {Path.cwd()}); "
-            "set dataset.data_root=DIR or JUDGEKIT_DATA_ROOT to the folder holding the datasets"
-        )
 
 
 def _adapt(rows: list[dict[str, Any]], adapter: str | None, where: str) -> list[dict[str, Any]]:
@@ -119,111 +100,15 @@ def _adapt(rows: list[dict[str, Any]], adapter: str | None, where: str) -> list[
     return out
 
 
-def _check_mappings(rows: list[Any], where: str) -> list[dict[str, Any]]:
-    for i, row in enumerate(rows):
-        if not isinstance(row, dict):
-            raise DatasetError(
-                f"{where}: row {i} is {type(row).__name__}, expected a mapping of columns"
-            )
-    if not rows:
-        raise DatasetError(f"{where}: no rows; the dataset is empty")
-    return rows
-
-
-def _file_format(path: Path) -> str:
-    name = path.name.lower()
-    for ext in sorted(FILE_FORMATS, key=len, reverse=True):
-        if name.endswith(ext):
-            return ext
-    raise DatasetError(
-        f"dataset.path: {path}: unknown extension {''.join(path.suffixes) or '(none)'!r}; "
-        f"use one of {', '.join(FILE_FORMATS)}"
-    )
-
-
-def _load_file(path: Path) -> list[dict[str, Any]]:
-    fmt = _file_format(path)
-    if not path.is_file():
-        raise DatasetError(f"dataset.path: {path}: no such file (working directory: {Path.cwd()})")
-    try:
-        if fmt == ".csv":
-            rows = _read_csv(path)
-        elif fmt == ".parquet":
-            rows = _read_parquet(path)
-        elif fmt == ".json":
-            rows = _read_json(path)
-        else:
-            rows = _read_jsonl(path, compressed=fmt == ".jsonl.gz")
-    except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as err:
-        raise DatasetError(f"dataset.path: {path}: cannot be read as {fmt}: {err}") from None
-    return _check_mappings(rows, str(path))
-
-
-def _read_jsonl(path: Path, *, compressed: bool) -> list[dict[str, Any]]:
-    opener = gzip.open if compressed else open
-    rows = []
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as err:
-                raise DatasetError(
-                    f"{path}: line {lineno} is not valid JSON ({err.msg} at column {err.colno})"
-                ) from None
-    return rows
-
-
-def _read_json(path: Path) -> list[dict[str, Any]]:
-    """A JSON array of rows (or an object holding one under ``data``, ``rows`` or ``examples``)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise DatasetError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
-    if isinstance(data, dict):
-        data = next((data[k] for k in ("data", "rows", "examples") if k in data), None)
-    if not isinstance(data, list):
-        raise DatasetError(f"{path}: expected a JSON array of rows (or {{'data': [...]}})")
-    return data
-
-
-def _read_csv(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8", newline="") as handle:
-        return [dict(row) for row in csv.DictReader(handle)]
-
-
-def _read_parquet(path: Path) -> list[dict[str, Any]]:
-    import pandas as pd
-
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as err:  # pyarrow raises several unrelated types for a bad file
-        raise DatasetError(f"dataset.path: {path}: cannot be read as parquet: {err}") from None
-    return frame.to_dict(orient="records")
-
-
-def _load_hub(cfg: DatasetConfig) -> list[dict[str, Any]]:
-    import datasets
-
-    split = cfg.split or "train"
-    try:
-        data = datasets.load_dataset(str(cfg.path), data_files=cfg.data_files, split=split)
-    except Exception as err:  # datasets raises many types: offline, missing repo, bad split
-        raise DatasetError(
-            f"dataset.path: cannot load {cfg.path!r} split {split!r} from the Hugging Face hub "
-            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}). Offline? "
-            "Download the file once and use dataset=jsonl dataset.path=FILE"
-        ) from None
-    return [dict(row) for row in data]
-
-
 def to_examples(
     rows: list[dict[str, Any]], cfg: DatasetConfig, schema: ScoreSchemaConfig, *, where: str
 ) -> list[Example]:
     """Map columns to template fields and human scores, checking columns, ids and ranges."""
     mapping = _field_mapping(cfg)
     _check_columns(rows[0], mapping, cfg, schema, where)
+    _check_score_names(rows[0], cfg, schema, where)
+    for key in ("id", "group"):
+        _check_key_column(rows, key, getattr(cfg.fields, key), where)
     examples = [_to_example(i, row, mapping, cfg, schema, where) for i, row in enumerate(rows)]
     _check_unique_ids(examples, cfg, where)
     return examples
@@ -262,6 +147,83 @@ def _check_columns(
             )
 
 
+def _check_score_names(
+    first: dict[str, Any], cfg: DatasetConfig, schema: ScoreSchemaConfig, where: str
+) -> None:
+    """A score with no human labels whose name is close to one the data has labels for is a typo.
+
+    ``score.scores.0.name=helpfullness`` would otherwise run without human labels and say nothing.
+    Only labels whose column is in the data count, so a score meant to be judged without labels
+    (aggregates only) still runs when the dataset option maps labels the file does not hold.
+    """
+    mapped = cfg.fields.scores
+    unused = [n for n, col in mapped.items() if n not in schema.names and col in first]
+    for name in schema.names:
+        if name in mapped or name in cfg.fields.annotators:
+            continue
+        close = difflib.get_close_matches(name, unused, n=1)
+        if close:
+            raise ConfigError(
+                f"score.scores: score {name!r} has no human labels, but {where} maps human "
+                f"labels for {', '.join(unused)}; did you mean {close[0]!r}? Rename the score, "
+                f"or map its labels with dataset.fields.scores.{name}=COLUMN"
+            )
+
+
+def _check_key_column(rows: list[dict[str, Any]], key: str, column: str | None, where: str) -> None:
+    """Every row needs a value in the id (or group) column the config names."""
+    if not column:
+        return
+    bad = [i for i, row in enumerate(rows) if _is_null(row.get(column))]
+    if not bad:
+        return
+    fix = (
+        "give every row an id, or set dataset.fields.id=null to number the rows from 0"
+        if key == "id"
+        else "give every row a group, or set dataset.fields.group=null to group by the prompt"
+    )
+    raise DatasetError(
+        f"dataset.fields.{key}: column {column!r} is missing or null in {_rows_text(bad)} of "
+        f"{where}; {fix}"
+    )
+
+
+def _rows_text(indexes: list[int]) -> str:
+    """``rows 3, 7, 9`` or ``12 rows (3, 7, 9, 11, 15, ...)``."""
+    if len(indexes) == 1:
+        return f"row {indexes[0]}"
+    shown = ", ".join(str(i) for i in indexes[:_SHOWN_ROWS])
+    if len(indexes) <= _SHOWN_ROWS:
+        return f"rows {shown}"
+    return f"{len(indexes)} rows ({shown}, ...)"
+
+
+def _is_null(value: Any) -> bool:
+    """None, or a float NaN (how pandas reads a missing value)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def find_incomplete(
+    examples: list[Example], present: set[str], shown: set[str]
+) -> list[tuple[int, str]]:
+    """The examples lacking a template field: ``(index, "item.x is missing" / "... is null")``.
+
+    ``present`` are the fields the template reads (each must exist); ``shown`` those it prints
+    unguarded (each must also hold a value: a null would be shown to the judge as ``None``).
+    """
+    incomplete = []
+    for index, example in enumerate(examples):
+        item = example.item
+        for name in sorted(present):
+            if name not in item:
+                incomplete.append((index, f"item.{name} is missing"))
+                break
+            if name in shown and _is_null(item[name]):
+                incomplete.append((index, f"item.{name} is null"))
+                break
+    return incomplete
+
+
 def _to_example(
     index: int,
     row: dict[str, Any],
@@ -272,11 +234,13 @@ def _to_example(
 ) -> Example:
     item = dict(row)
     for name, col in mapping.items():
-        if col not in row:
+        if col in row:
+            item[name] = row[col]
+        elif not cfg.drop_incomplete:  # else left out: the prompt's check drops the row if shown
             raise DatasetError(
-                f"{where}: row {index} has no column {col!r} (dataset.fields.{name})"
+                f"{where}: row {index} has no column {col!r} (dataset.fields.{name}); fill it in, "
+                "or set dataset.drop_incomplete=true to leave such rows out"
             )
-        item[name] = row[col]
     example_id = str(row[cfg.fields.id]) if cfg.fields.id else str(index)
     group = str(row[cfg.fields.group]) if cfg.fields.group else str(item.get("prompt", ""))
     human, annotators = {}, {}
@@ -298,17 +262,22 @@ def _mapped(value: Any, label_map: dict[str, str]) -> Any:
     """A raw label through ``fields.label_map`` (keys compared as strings)."""
     if not label_map or value is None:
         return value
-    return label_map.get(str(value), value)
+    return label_map.get(_label_text(value), value)
+
+
+def _label_text(value: Any) -> str:
+    """A raw label as text; a whole float as an integer (pandas reads ``1`` as ``1.0``)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
 
 
 def _human_value(value: Any, spec: Any, index: int, column: str, where: str) -> float:
     """A human score as a float; NaN when absent; an error when not a number in range."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return math.nan
-    if isinstance(value, str) and spec.labels:
-        label = next((k for k in spec.labels if k.lower() == value.strip().lower()), None)
-        if label is not None:
-            return float(spec.labels[label].value)
+    if spec.labels:
+        return _label_value(value, spec, index, column, where)
     try:
         number = float(value)
         if isinstance(value, bool):
@@ -326,6 +295,22 @@ def _human_value(value: Any, spec: Any, index: int, column: str, where: str) -> 
             f"{spec.name}'s range {spec.minimum:g}..{spec.maximum:g}"
         )
     return number
+
+
+def _label_value(value: Any, spec: Any, index: int, column: str, where: str) -> float:
+    """A human label of a rubric score: one of its label names (any case), else an error."""
+    if isinstance(value, float) and math.isnan(value):
+        return math.nan
+    text = _label_text(value).lower()
+    label = next((k for k in spec.labels if k.lower() == text), None)
+    if label is None:
+        raise DatasetError(
+            f"{where}: row {index}, column {column!r}: human label {value!r} is not one of "
+            f"{spec.name}'s labels ({', '.join(spec.labels)}); map the data's values to them "
+            'with dataset.fields.label_map, e.g. \'++dataset.fields.label_map={"1": '
+            f"{next(iter(spec.labels))}}}'"
+        )
+    return float(spec.labels[label].value)
 
 
 def _check_unique_ids(examples: list[Example], cfg: DatasetConfig, where: str) -> None:

@@ -21,9 +21,9 @@ import pandas as pd
 from judgekit.agreement_report import AgreementReport
 from judgekit.client import JudgeClient, LiteLLMClient
 from judgekit.config import Config, JudgeConfig
-from judgekit.data import Example, load_examples
-from judgekit.errors import ConfigError, RunError, SecretError, TemplateError
-from judgekit.prompts import check_template_fields, render
+from judgekit.data import Example, find_incomplete, load_examples
+from judgekit.errors import ConfigError, DatasetError, RunError, SecretError, TemplateError
+from judgekit.prompts import check_template_fields, item_fields, render, shown_fields
 from judgekit.results import build_results, write_results
 from judgekit.runner import JudgeRequest, StopRules, judge_all, run_async
 from judgekit.sampling import sample_examples
@@ -47,6 +47,8 @@ class PreparedRun:
     parent_run: str | None = None
     dataset_digest: str = ""
     """sha256 of every example loaded, before sampling (tag ``judgekit.dataset_digest``)."""
+    dropped_incomplete: int = 0
+    """Rows left out by ``dataset.drop_incomplete`` (a field the prompt shows missing or null)."""
 
 
 @dataclass
@@ -63,6 +65,8 @@ class RunResult:
     run_id: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)
     cache_stats: dict[str, int] = field(default_factory=dict)
+    dropped_incomplete: int = 0
+    """Rows left out by ``dataset.drop_incomplete`` before sampling."""
 
     @property
     def row_scores(self) -> list[dict[str, Any]]:
@@ -93,6 +97,7 @@ class RunResult:
             "score": self.config.score.name,
             "dataset": self.config.dataset.name,
             "n_examples": len(self.examples),
+            "dropped_incomplete": self.dropped_incomplete,
             "agreement": self.agreement.to_flat(),
             "aggregate": self.aggregate,
             "failures": self.failures,
@@ -116,24 +121,22 @@ def resolve_api_key(judge: JudgeConfig) -> str | None:
 
 
 def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
-    """Load, check and sample the data and render one request: every setup error surfaces here."""
+    """Load, check and sample the data and render every request: every setup error surfaces here."""
     examples = load_examples(cfg.dataset, cfg.score)
     digest = _digest(examples) if cfg.tracking.enabled else ""
-    where = f"dataset {cfg.dataset.name!r}"
-    for example in examples:
-        check_template_fields(cfg.prompt, example, where)
+    examples, dropped = _complete_examples(cfg, examples)
     stratify = next((n for n in cfg.score.names if n in cfg.dataset.fields.scores), None)
     examples = sample_examples(
         examples, cfg.runner.limit_samples, seed=cfg.runner.seed, stratify_by=stratify
     )
     _check_prompt_kind(cfg)
-    render(cfg.prompt, examples[0], cfg.score)
-    if swaps(cfg):
-        render(cfg.prompt, swapped_example(examples[0]), cfg.score)
-        if cfg.runner.rejudge:
-            raise ConfigError("runner.rejudge: not available with judge.swap=true yet")
+    if swaps(cfg) and cfg.runner.rejudge:
+        raise ConfigError("runner.rejudge: not available with judge.swap=true yet")
+    _render_all(cfg, examples)
     api_key = resolve_api_key(cfg.judge) if require_key else None
-    prepared = PreparedRun(cfg, examples, api_key, dataset_digest=digest)
+    prepared = PreparedRun(
+        cfg, examples, api_key, dataset_digest=digest, dropped_incomplete=dropped
+    )
     if cfg.runner.rejudge == "failed" and cfg.runner.rejudge_from:
         from judgekit.rejudge import load_previous, reuse
 
@@ -150,6 +153,60 @@ def _digest(examples: list[Example]) -> str:
     from judgekit.tracking import dataset_digest
 
     return dataset_digest(examples)
+
+
+def _complete_examples(cfg: Config, examples: list[Example]) -> tuple[list[Example], int]:
+    """The examples holding every field the prompt shows, and how many were left out.
+
+    A row in which such a field is missing or null is a setup error naming the rows, unless
+    ``dataset.drop_incomplete`` leaves those rows out (counted and logged).
+    """
+    where = f"dataset {cfg.dataset.name!r}"
+    incomplete = find_incomplete(examples, item_fields(cfg.prompt), shown_fields(cfg.prompt))
+    if not incomplete:
+        return examples, 0
+    if len(incomplete) == len(examples):
+        for name in item_fields(cfg.prompt):
+            if not any(name in e.item for e in examples):
+                check_template_fields(cfg.prompt, examples[0], where)  # not in the data at all
+    rows = "; ".join(_incomplete_row(cfg, examples, i, why) for i, why in incomplete[:5])
+    more = f"; ... ({len(incomplete)} rows in all)" if len(incomplete) > 5 else ""
+    lacking = (
+        f"{where}: {len(incomplete)} of {len(examples)} rows lack a value for a field prompt "
+        f"{cfg.prompt.name!r} shows: {rows}{more}"
+    )
+    if not cfg.dataset.drop_incomplete:
+        raise DatasetError(
+            f"{lacking}; fill them in, or set dataset.drop_incomplete=true to leave them out"
+        )
+    if len(incomplete) == len(examples):
+        raise DatasetError(f"{lacking}; dataset.drop_incomplete=true would leave no row to judge")
+    skip = {i for i, _ in incomplete}
+    log.info(
+        "dataset.drop_incomplete: left out %d of %d rows of %s lacking a field the prompt shows "
+        "(%s%s)",
+        len(skip),
+        len(examples),
+        where,
+        rows,
+        more,
+    )
+    return [e for i, e in enumerate(examples) if i not in skip], len(skip)
+
+
+def _incomplete_row(cfg: Config, examples: list[Example], index: int, why: str) -> str:
+    named = f" (id {examples[index].id!r})" if cfg.dataset.fields.id else ""
+    return f"row {index}{named}: {why}"
+
+
+def _render_all(cfg: Config, examples: list[Example]) -> None:
+    """Render every request once and keep none of them: a template that fails on any row (in
+    either order with ``judge.swap``) fails here, before the first judge call, in little memory."""
+    swap = swaps(cfg)
+    for example in examples:
+        render(cfg.prompt, example, cfg.score)
+        if swap:
+            render(cfg.prompt, swapped_example(example), cfg.score)
 
 
 def _check_prompt_kind(cfg: Config) -> None:
@@ -478,6 +535,7 @@ def _finish(
     report, aggregate = agreement_report(frame, cfg, _annotator_labels(prepared.examples, cfg))
     result = RunResult(cfg, prepared.examples, frame, report, aggregate, failure_counts(frame))
     result.cache_stats = cache.stats() if cache is not None else {}
+    result.dropped_incomplete = prepared.dropped_incomplete
     if out_dir is None:
         return result
     result.out_dir = out_dir
@@ -490,6 +548,8 @@ def _finish(
         mlrun.log_params(flatten_params(redact_config(cfg)))
         metrics = metrics_from_report(report, aggregate, result.failures)
         metrics.update({f"cache/{k}": float(v) for k, v in result.cache_stats.items()})
+        if cfg.dataset.drop_incomplete:
+            metrics["data/dropped_incomplete"] = float(result.dropped_incomplete)
         mlrun.log_metrics(metrics)
         mlrun.log_table(frame, "results_table.json")
         config_path = out_dir / "resolved_config.json"

@@ -3,44 +3,66 @@
 Templates see ``item`` (the example's fields), ``scores`` (the score schema's ScoreSpecs) and
 ``json_example`` (the JSON answer shape the schema expects). Data values are inserted literally:
 a ``{{ ... }}`` inside a response is text, never evaluated.
+
+Templates run in :mod:`judgekit.sandbox`, which bounds what they can build (``range()``,
+``"x" * n``, the rendered text: :data:`MAX_TEXT`). A limit hit, recursion that does not end, a
+template that loads another (``include``, ``import``, ``extends``) or any error of a template on
+one row's data is a :class:`TemplateError` naming the prompt, the message and the example.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
 import jinja2
 from jinja2 import nodes
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import SecurityError
 
 from judgekit.config import PromptConfig, ScoreSchemaConfig, ScoreSpec
 from judgekit.data import Example
 from judgekit.errors import TemplateError
+from judgekit.sandbox import MAX_TEXT, environment, render_text
 
-__all__ = ["check_template_fields", "item_fields", "json_example", "render", "template_context"]
+__all__ = [
+    "MAX_TEXT",
+    "check_template_fields",
+    "item_fields",
+    "json_example",
+    "render",
+    "shown_fields",
+    "template_context",
+]
 
-
-@lru_cache(maxsize=1)
-def _environment() -> SandboxedEnvironment:
-    return SandboxedEnvironment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
-    )
+_LOADING_NODES = {
+    nodes.Include: "include",
+    nodes.Import: "import",
+    nodes.FromImport: "from ... import",
+    nodes.Extends: "extends",
+}
 
 
 @lru_cache(maxsize=256)
-def _compile(source: str) -> jinja2.Template:
-    return _environment().from_string(source)
+def _compile(source: str, where: str) -> jinja2.Template:
+    return environment().from_string(_parse(source, where))
 
 
 def _parse(source: str, where: str) -> nodes.Template:
     try:
-        return _environment().parse(source)
+        tree = environment().parse(source)
     except jinja2.TemplateSyntaxError as err:
         raise TemplateError(
             f"{where}: template syntax error on line {err.lineno}: {err.message}"
         ) from None
+    for node in tree.find_all(tuple(_LOADING_NODES)):
+        raise TemplateError(
+            f"{where}: line {node.lineno}: {{% {_LOADING_NODES[type(node)]} %}} is not supported: "
+            "a prompt message cannot load other templates; put the text (or a macro) in the "
+            "message itself"
+        )
+    return tree
 
 
 def item_fields(prompt: PromptConfig) -> set[str]:
@@ -53,15 +75,54 @@ def _item_fields(name: str, sources: tuple[str, ...]) -> frozenset[str]:
     """Parsed once per prompt: the pipeline checks every example against the same templates."""
     fields: set[str] = set()
     for i, source in enumerate(sources):
-        tree = _parse(source, f"prompt {name!r} message {i}")
-        for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-            target = node.node
-            if isinstance(target, nodes.Name) and target.name == "item":
-                if isinstance(node, nodes.Getattr):
-                    fields.add(node.attr)
-                elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-                    fields.add(node.arg.value)
+        fields |= _fields_in([_parse(source, f"prompt {name!r} message {i}")])
     return frozenset(fields)
+
+
+def shown_fields(prompt: PromptConfig) -> set[str]:
+    """The ``item.<field>`` names a prompt prints whatever their value (a null must not reach it).
+
+    A field the template tests first (``{% if item.x %}``, ``item.x is none``, ``item.x or ...``,
+    ``item.x | default(...)``) is optional: it may be null.
+    """
+    sources = tuple(m.content for m in prompt.messages)
+    return set(_item_fields(prompt.name, sources) - _guarded_fields(prompt.name, sources))
+
+
+@lru_cache(maxsize=256)
+def _guarded_fields(name: str, sources: tuple[str, ...]) -> frozenset[str]:
+    guarded: set[str] = set()
+    for i, source in enumerate(sources):
+        tree = _parse(source, f"prompt {name!r} message {i}")
+        for node in tree.find_all((nodes.If, nodes.CondExpr, nodes.Test, nodes.Or, nodes.Filter)):
+            if isinstance(node, (nodes.If, nodes.CondExpr)):
+                guarded |= _fields_in([node.test])
+            elif isinstance(node, nodes.Or):
+                guarded |= _fields_in([node.left])
+            elif isinstance(node, nodes.Test) or (
+                isinstance(node, nodes.Filter) and node.name in ("default", "d")
+            ):
+                guarded |= _fields_in([node.node] if node.node is not None else [])
+    return frozenset(guarded)
+
+
+def _fields_in(trees: Iterable[nodes.Node]) -> set[str]:
+    fields = set()
+    for tree in trees:
+        for node in [tree, *tree.find_all((nodes.Getattr, nodes.Getitem))]:
+            if isinstance(node, nodes.Getattr | nodes.Getitem) and _is_item(node.node):
+                field_name = node.attr if isinstance(node, nodes.Getattr) else _const(node.arg)
+                if field_name is not None:
+                    fields.add(field_name)
+    return fields
+
+
+def _is_item(node: nodes.Node) -> bool:
+    return isinstance(node, nodes.Name) and node.name == "item"
+
+
+def _const(node: nodes.Node) -> str | None:
+    return node.value if isinstance(node, nodes.Const) and isinstance(node.value, str) else None
 
 
 def check_template_fields(prompt: PromptConfig, example: Example, where: str) -> None:
@@ -105,14 +166,27 @@ def render(
     context = template_context(example, schema)
     messages = []
     for i, message in enumerate(prompt.messages):
+        where = f"prompt {prompt.name!r} message {i}"
+        template = _compile(message.content, where)
         try:
-            content = _compile(message.content).render(context)
-        except jinja2.UndefinedError as err:
-            raise TemplateError(
-                f"prompt {prompt.name!r} message {i}: {err.message} (example {example.id!r}); "
-                f"fields available: {', '.join(sorted(example.item))}"
-            ) from None
-        except jinja2.TemplateError as err:
-            raise TemplateError(f"prompt {prompt.name!r} message {i}: {err}") from None
+            content = render_text(template, context)
+        except Exception as err:  # noqa: BLE001  # any error of a template on this row's data
+            raise TemplateError(f"{where}: {_explain(err, example)}") from None
         messages.append({"role": message.role, "content": content})
     return messages
+
+
+def _explain(err: Exception, example: Example) -> str:
+    """One line saying what went wrong while rendering ``example``."""
+    row = f"(example {example.id!r})"
+    if isinstance(err, jinja2.UndefinedError):
+        return f"{err.message} {row}; fields available: {', '.join(sorted(example.item))}"
+    if isinstance(err, RecursionError):
+        return f"recursion too deep (a macro that calls itself without end?) {row}"
+    if isinstance(err, MemoryError):
+        return f"ran out of memory building the text (a value or loop too large?) {row}"
+    if isinstance(err, SecurityError | OverflowError):
+        return f"sandbox: {err} {row}"
+    if isinstance(err, jinja2.TemplateError):
+        return f"{err} {row}"
+    return f"{type(err).__name__}: {err} {row}"
