@@ -85,9 +85,10 @@ def _stored(cache_dir: Path) -> int:
 def test_kill_9_right_at_an_answer_repeats_at_most_the_requests_in_flight(
     workdir: Path, private_cache_dir: Path
 ) -> None:
-    """A slow endpoint (a paid API's pace) and ``kill -9`` a moment after an answer arrives:
-    the moment a batch commit would still hold it. Every answer is committed before its worker
-    sends the next request, so only the requests in flight are sent again."""
+    """A slow endpoint (a paid API's pace) and ``kill -9`` the moment a worker sends its next
+    request after an answer: the moment a batch commit (50 ms before issue 12) still held that
+    answer, so it was sent again beside the 4 in flight. Every answer is now committed before
+    its worker sends the next request, so only the requests in flight are sent again."""
     rows = 60
     _dataset(workdir / "val.jsonl", rows)
     with FakeJudge(latency_s=0.3) as judge:
@@ -96,10 +97,10 @@ def test_kill_9_right_at_an_answer_repeats_at_most_the_requests_in_flight(
         while judge.counters.completed < 3 * PARALLELISM:
             assert time.monotonic() < deadline and proc.poll() is None, proc.stderr
             time.sleep(0.005)
-        answered = judge.counters.completed
-        while judge.counters.completed == answered:  # the next answer leaves the server...
+        sent = judge.counters.requests_total
+        while judge.counters.requests_total == sent:  # a worker sends its next request...
             time.sleep(0.0005)
-        proc.send_signal(signal.SIGKILL)  # ... and the client dies a moment after it arrives
+        proc.send_signal(signal.SIGKILL)  # ... and dies right after
         assert proc.wait(timeout=30) == -signal.SIGKILL
         stored = _stored(private_cache_dir)
         sent_before = judge.counters.requests_total
