@@ -97,7 +97,7 @@ CREATE TABLE IF NOT EXISTS inflight (
     pid INTEGER NOT NULL,
     token TEXT NOT NULL,
     lease_until REAL NOT NULL
-);
+) WITHOUT ROWID;
 """
 _INSERT = "INSERT OR REPLACE INTO responses (key, model, created_at, response) VALUES (?, ?, ?, ?)"
 _MARK = (
@@ -231,6 +231,7 @@ class ResponseCache:
         """Keys whose call failed: their marks go at the next commit."""
         self._commits = 0
         """How many commits have taken the queue (a worker's own commit may be done by another)."""
+        self._flush_scheduled = False
 
     def open(self) -> ResponseCache:
         """Open (and create) the database now, so a bad ``cache.dir`` fails before any call."""
@@ -373,23 +374,30 @@ class ResponseCache:
         """:meth:`get` (a primary-key read takes microseconds; WAL readers never wait)."""
         return self.get(key)
 
-    async def aput(self, key: str, response: JudgeResponse, model: str) -> bool:
-        """Store a successful answer, returning once it is committed with this process's mark
-        on ``key`` removed (False: a failure, not stored)."""
+    async def aput(
+        self, key: str, response: JudgeResponse, model: str, *, wait: bool = True
+    ) -> bool:
+        """Store a successful answer and remove this process's mark on ``key`` (False: a
+        failure, not stored).
+
+        ``wait``: return once committed. Else the commit happens at the next turn of the event
+        loop, or with the next :meth:`aclaim` of this loop turn, which a worker makes before
+        it sends its next request: one transaction then serves both.
+        """
         if response.failure is not None:
             return False
         with self._lock:
             self._writer()
             self._pending[key] = (response, model)
-        await self._group_commit()
+        await self._commit_queued(wait)
         return True
 
-    async def arelease(self, key: str) -> None:
+    async def arelease(self, key: str, *, wait: bool = True) -> None:
         """Remove this process's mark on ``key`` (its call failed): another may call now."""
         with self._lock:
             self._writer()
             self._releases.add(key)
-        await self._group_commit()
+        await self._commit_queued(wait)
 
     async def aclaim(self, key: str, lease_s: float, *, force: bool = False) -> Bid:
         """Mark ``key`` as in flight for this process unless another live process has it.
@@ -411,6 +419,17 @@ class ResponseCache:
         await asyncio.sleep(0)
         if self._commits == seen:
             self.flush()
+
+    async def _commit_queued(self, wait: bool) -> None:
+        if wait:
+            await self._group_commit()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_scheduled = False
+        self.flush()
 
     def holder(self, key: str) -> Mark | None:
         """The live mark of another process on ``key``, or None (none, ours, dead, run out)."""
@@ -591,12 +610,17 @@ class CachingClient:
     async def _call_and_store(
         self, key: str, params: dict[str, Any], messages: list[dict[str, str]], *, marked: bool
     ) -> JudgeResponse:
-        """Call, and return once the answer is committed (or, on failure, the mark released)."""
+        """Call and store the answer (or, on failure, release the mark).
+
+        A marked call (``read_write``) returns before the commit: the worker's next miss claims
+        its key in the same transaction, before that request is sent, and a lookup sees the
+        queued answer. ``refresh`` claims nothing, so it waits for its commit.
+        """
         response = await self.inner.complete(messages)
         if response.failure is None:
-            await self.cache.aput(key, response, str(params.get("model", "")))
+            await self.cache.aput(key, response, str(params.get("model", "")), wait=not marked)
         elif marked:
-            await self.cache.arelease(key)
+            await self.cache.arelease(key, wait=False)
         return response
 
     async def _claim_or_wait(self, key: str) -> JudgeResponse | None:
