@@ -491,7 +491,7 @@ class ResponseCache:
     def _decide(self, conn: sqlite3.Connection, bid: Bid, answers: dict[str, Any]) -> None:
         """Inside the write transaction: answered already, held by another process, or ours."""
         stored = conn.execute("SELECT 1 FROM responses WHERE key = ?", (bid.key,)).fetchone()
-        if not bid.force and (bid.key in answers or stored is not None):
+        if bid.key in answers or stored is not None:
             bid.answered = True
             return
         now = time.time()
@@ -630,18 +630,14 @@ class CachingClient:
         force = False
         while True:
             bid = await self.cache.aclaim(key, self.lease_s, force=force)
-            if bid.answered:
-                hit = self.cache.get(key, count_miss=False)
-                if hit is not None:
-                    return hit
-                force = True  # an unreadable stored row: call again and overwrite it
-            elif bid.holder is None:
+            if bid.answered:  # stored meanwhile; an unreadable row is called again, overwritten
+                return self.cache.get(key, count_miss=False)
+            if bid.holder is None:
                 return None
-            else:
-                hit = await self._wait_for(key, deadline)
-                if hit is not None:
-                    return hit
-                force = time.monotonic() >= deadline
+            hit = await self._wait_for(key, deadline)
+            if hit is not None:
+                return hit
+            force = time.monotonic() >= deadline  # waited the whole call budget: take over
 
     async def _wait_for(self, key: str, deadline: float) -> JudgeResponse | None:
         """Poll until another process's answer is stored (returned), or until its mark is no

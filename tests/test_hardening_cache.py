@@ -403,3 +403,63 @@ def test_read_only_mode_on_a_cache_in_a_read_only_mount(workdir: Path) -> None:
         assert judge.counters.requests_total == 8  # the fill only: every row came from the cache
     assert pd.read_parquet(workdir / "ro" / "results.parquet")["cached"].all()
     assert sorted(p.name for p in cache_dir.iterdir()) == before == [DB_NAME]
+
+
+# -- bad cache settings: one line, exit 2, no judge call ------------------------------------
+
+BAD_INPUTS = {
+    "read_only cache that is not a database": (
+        ["cache.mode=read_only", "cache.dir={data}/garbage-cache"],
+        "cache.dir: cannot read the response cache",
+    ),
+    "read_only cache of another program": (
+        ["cache.mode=read_only", "cache.dir={data}/foreign-cache"],
+        "cache.dir: cannot read the response cache",
+    ),
+    "read_write cache on a file": (
+        ["cache.dir={data}/good.jsonl"],
+        "cache.dir: cannot open the response cache",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def judge() -> Any:
+    with FakeJudge() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    _dataset(root / "good.jsonl", 2)
+    (root / "garbage-cache").mkdir()
+    (root / "garbage-cache" / DB_NAME).write_bytes(b"not a database at all" * 100)
+    (root / "foreign-cache").mkdir()
+    with sqlite3.connect(root / "foreign-cache" / DB_NAME) as conn:
+        conn.execute("CREATE TABLE other (x)")
+    conn.close()
+    return root
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_one_line_exit_2_and_no_judge_call(
+    case: str, judge: FakeJudge, data_dir: Path, tmp_path: Path
+) -> None:
+    extra, needle = BAD_INPUTS[case]
+    before = judge.counters.requests_total
+    args = [
+        *judge_overrides(judge),
+        "dataset=jsonl",
+        f"dataset.path={data_dir}/good.jsonl",
+        "prompt=v1",
+        "score=helpfulness",
+        *(e.replace("{data}", str(data_dir)) for e in extra),
+    ]
+    proc = run_cli(args, tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("judgekit: error:")]
+    assert len(errors) == 1 and needle in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert judge.counters.requests_total == before
+    assert not (tmp_path / "mlflow.db").exists()
