@@ -12,14 +12,15 @@ file. WAL needs a local filesystem; do not put the cache on NFS.
 
 **Commits (resume after kill -9).** A call's answer is committed before the worker that made the
 call sends its next request, so after a ``kill -9`` the rerun sends again only the requests that
-were in flight, at most ``runner.parallelism``, whatever the request rate. Answers that arrive
-faster than commits are still written in batches (a group commit): a worker queues its answer,
-yields to the event loop once, and the first worker to resume commits everything queued by then
-in one transaction; the others find theirs committed. A slow paid endpoint thus gets one commit
-per answer, a fast one a transaction per turn of the loop. No thread is involved: handing each
-lookup and write to a thread and back cost a fast run about a fifth of its speed in GIL hand-offs
-(``bench/bench_cache.py``). Lookups see answers queued for the commit. ``synchronous=NORMAL``: a
-committed answer survives the process being killed (not a power cut).
+were in flight, at most ``runner.parallelism``, whatever the request rate. Commits are grouped,
+never delayed: an answer is queued and committed at the next turn of the event loop, together
+with everything else queued in that turn (other workers' answers, and the in-flight mark that
+the same worker's next request takes before it is sent: one transaction for both). A slow paid
+endpoint thus gets one commit per answer, a fast one a transaction per turn of the loop. No
+thread is involved: handing each lookup and write to a thread and back cost a fast run about a
+fifth of its speed in GIL hand-offs (``bench/bench_cache.py``). Lookups see answers queued for
+the commit. ``synchronous=NORMAL``: a committed answer survives the process being killed (not a
+power cut).
 
 **In-flight marks (processes sharing a cache).** Before a ``read_write`` call on a miss, the
 process marks the key as in flight: a row of the ``inflight`` table with its host, pid, a
@@ -425,11 +426,7 @@ class ResponseCache:
             await self._group_commit()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._scheduled_flush)
-
-    def _scheduled_flush(self) -> None:
-        self._flush_scheduled = False
-        self.flush()
+            asyncio.get_running_loop().call_soon(self.flush)
 
     def holder(self, key: str) -> Mark | None:
         """The live mark of another process on ``key``, or None (none, ours, dead, run out)."""
@@ -450,6 +447,7 @@ class ResponseCache:
         ours (calling again is better than losing the row).
         """
         with self._lock:
+            self._flush_scheduled = False  # also when its loop ended before the callback ran
             if not (self._pending or self._bids or self._releases):
                 return
             answers, bids, releases = self._pending, self._bids, self._releases
