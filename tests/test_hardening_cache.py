@@ -24,6 +24,7 @@ from judgekit.cache import DB_NAME, CachingClient, ResponseCache, request_key
 from judgekit.client import JudgeResponse, LiteLLMClient
 from judgekit.config import JudgeConfig
 from judgekit.errors import ConfigError
+from judgekit.runner import JudgeRequest, judge_all
 from judgekit.testing import FakeJudge, FaultPlan
 
 PARALLELISM = 4
@@ -114,6 +115,32 @@ def test_kill_9_right_at_an_answer_repeats_at_most_the_requests_in_flight(
     assert set(repeated.values()) <= {2}
     resumed = pd.read_parquet(workdir / "resumed" / "results.parquet")
     assert resumed["failure_reason"].isna().all() and int(resumed["cached"].sum()) == stored
+
+
+@pytest.mark.parametrize("parallelism", [1, 4])
+def test_each_answer_is_stored_before_its_worker_sends_the_next_request(
+    tmp_path: Path, parallelism: int
+) -> None:
+    """The invariant behind the kill -9 bound, checked at every request: when the n-th request
+    arrives, at most ``parallelism - 1`` earlier ones (those of the other workers, still in
+    flight) lack a committed answer, so the file already holds at least n - (parallelism - 1)."""
+    stored_at_arrival: list[int] = []
+
+    def responder(request: Any) -> str:  # in the server's thread, with its own connection
+        stored_at_arrival.append(_stored(tmp_path))
+        return '{"score": 4}'
+
+    prompts = [[{"role": "user", "content": f"rate answer {i}"}] for i in range(40)]
+    with FakeJudge(responder, latency_s=0.01) as judge, ResponseCache(tmp_path) as cache:
+        cache.open()
+        client = _client(judge, cache)
+        requests = [JudgeRequest(i, str(i), m) for i, m in enumerate(prompts)]
+        asyncio.run(judge_all(requests, client, parallelism=parallelism))
+    assert len(stored_at_arrival) == len(prompts)
+    short = [
+        (n, stored) for n, stored in enumerate(stored_at_arrival) if stored < n - (parallelism - 1)
+    ]
+    assert short == []
 
 
 # -- two processes sharing one cache -------------------------------------------------------
