@@ -461,12 +461,14 @@ def _check_coverage(result: RunResult, out_dir: Path | None) -> None:
 
 
 def _open_cache(stack: ExitStack, cfg: Config) -> Any:
-    """The response cache, opened now so an unusable ``cache.dir`` fails before any call."""
+    """The response cache, opened now so an unusable ``cache.dir`` fails before any call;
+    ``read_only`` opens the file read-only (it may sit in a read-only folder)."""
     if cfg.cache.mode == "off":
         return None
     from judgekit.cache import ResponseCache
 
-    return stack.enter_context(ResponseCache(cfg.cache.dir).open())
+    cache = ResponseCache(cfg.cache.dir, read_only=cfg.cache.mode == "read_only")
+    return stack.enter_context(cache.open())
 
 
 def _cached(client: JudgeClient, cache: Any, cfg: Config) -> JudgeClient:
@@ -481,13 +483,26 @@ def _cached(client: JudgeClient, cache: Any, cfg: Config) -> JudgeClient:
         def params_for_local(messages: list[dict[str, str]]) -> dict[str, Any]:
             return {**params_for(messages), "api_base": "judgekit-local"}
 
-        return CachingClient(client, cache, _cache_mode(cfg), params_for_local)
-    return CachingClient(client, cache, _cache_mode(cfg), params_for)
+        return CachingClient(
+            client, cache, _cache_mode(cfg), params_for_local, lease_s=_call_budget_s(cfg)
+        )
+    return CachingClient(client, cache, _cache_mode(cfg), params_for, lease_s=_call_budget_s(cfg))
 
 
 def _cache_mode(cfg: Config) -> str:
-    """Re-judging failures must not replay a cached unparseable answer: call again instead."""
-    return "refresh" if cfg.runner.rejudge == "failed" else cfg.cache.mode
+    """Re-judging failures must not replay a cached unparseable answer: call again instead
+    (and store the new answer, unless the cache is read-only)."""
+    if cfg.runner.rejudge != "failed":
+        return cfg.cache.mode
+    return "off" if cfg.cache.mode == "read_only" else "refresh"
+
+
+def _call_budget_s(cfg: Config) -> float:
+    """The longest one call may take, every attempt and wait included: how long another
+    process sharing the cache waits for this one's answer before calling itself."""
+    judge = cfg.judge
+    attempts = judge.max_retries + 1
+    return judge.timeout_s * attempts + judge.retry_max_wait_s * judge.max_retries + 5.0
 
 
 def _tracking(  # type: ignore[no-untyped-def]
