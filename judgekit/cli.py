@@ -218,11 +218,15 @@ def _precheck(config: Any) -> _Checked:
     keep = _Keep(checked.records)
     logger.addHandler(keep)
     propagate, logger.propagate = logger.propagate, False  # shown when the job runs instead
+    # Hydra has not set up logging yet (the root logger is at WARNING): keep INFO lines too.
+    level = logger.level
+    logger.setLevel(logging.INFO)
     try:
         checked.prepared = pipeline.prepare(config, require_key=True)
     finally:
         logger.removeHandler(keep)
         logger.propagate = propagate
+        logger.setLevel(level)
     return checked
 
 

@@ -38,7 +38,7 @@ BAD_INPUTS = {
     ),
     "no tracking server, password in the uri": (
         ["tracking.uri=http://me:hunter2pw@127.0.0.1:1"],
-        "no MLflow server answers at http://me:***@127.0.0.1:1",
+        "no MLflow server answers at http://***@127.0.0.1:1",  # the user name is hidden too
     ),
     "corrupt mlflow.db": (["tracking.uri=sqlite:///{tmp}/broken.db"], "is not a usable SQLite"),
     "tracking store is a directory": (["tracking.uri=sqlite:///{tmp}"], "is a directory"),
