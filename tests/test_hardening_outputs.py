@@ -12,8 +12,7 @@ import resource
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -135,3 +134,117 @@ def test_the_python_api_refuses_an_out_dir_holding_results(
             overrides=judge_overrides(judge, key=False),
         )
     assert judge.counters.requests_total == before
+
+
+def _noisy_answer(request: ChatRequest) -> str:
+    """A score plus 600 characters that do not compress: results.parquet outgrows the limit."""
+    row = _row_score(request)
+    return json.dumps(row) + " " + os.urandom(300).hex()
+
+
+FILE_LIMIT = 64 * 1024  # bytes; `ulimit -f 64` in a shell
+
+
+def _limit_file_size() -> None:
+    """In the child: files may not grow past FILE_LIMIT (disk full for one process).
+
+    SIGXFSZ is ignored so the write fails with EFBIG instead of killing the process (CPython
+    ignores it at start anyway: judgekit itself need not)."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+
+
+def test_results_that_cannot_be_written_are_one_error_naming_the_path(tmp_path: Path) -> None:
+    data = _dataset(tmp_path / "val.jsonl", rows=200)
+    with FakeJudge(_noisy_answer) as judge:
+        args = _args(judge, data, "cache.mode=off", "tracking.enabled=false", "hydra.run.dir=out")
+        proc = subprocess.run(
+            [sys.executable, "-m", "judgekit.cli", *args],
+            cwd=tmp_path,
+            env={**os.environ, TEST_KEY_ENV: TEST_KEY},
+            capture_output=True,
+            text=True,
+            timeout=240,
+            preexec_fn=_limit_file_size,
+        )
+        assert judge.counters.requests_total == 200  # the calls were made, then the write failed
+    assert proc.returncode == 1, proc.stderr
+    [error] = _errors(proc.stderr)
+    assert f"could not write the results to {tmp_path / 'out' / 'results.parquet'}" in error
+    assert "File too large" in error and "ulimit -f" in error
+    assert "cache.mode=off" in error and "a rerun pays for every call again" in error
+    assert "Traceback" not in proc.stderr
+    assert not list((tmp_path / "out").glob("results.parquet*"))  # no partial file left behind
+
+
+def test_a_failed_write_with_the_cache_on_says_the_rerun_is_free(
+    judge: FakeJudge, data: Path, tmp_path: Path, private_cache_dir: Path
+) -> None:
+    out = tmp_path / "out"
+    (out / "results.parquet.tmp").mkdir(parents=True)  # the table's temporary file cannot be made
+    proc = run_cli(_args(judge, data, "hydra.run.dir=out"), tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    [error] = _errors(proc.stderr)
+    assert f"could not write the results to {out / 'results.parquet'}" in error
+    cache = private_cache_dir / "responses.sqlite3"
+    assert f"the judge's answers are in the response cache at {cache}" in error
+    assert "rerun the same command to write them without paying for the calls again" in error
+    assert "Traceback" not in proc.stderr
+    before = judge.counters.requests_total
+    (out / "results.parquet.tmp").rmdir()
+    rerun = run_cli(_args(judge, data, "hydra.run.dir=out"), tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert judge.counters.requests_total == before  # every answer came from the cache
+    assert (out / "results.parquet").is_file()
+
+
+def _start_together(args: list[str], cwd: Path, n: int = 2) -> list[subprocess.Popen[str]]:
+    """``n`` identical commands started at once (a script loop, a CI matrix, two shells)."""
+    env = {**os.environ, TEST_KEY_ENV: TEST_KEY}
+    command = [sys.executable, "-m", "judgekit.cli", *args]
+    return [
+        subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(n)
+    ]
+
+
+def _finish(procs: list[subprocess.Popen[str]]) -> None:
+    for proc in procs:
+        _, stderr = proc.communicate(timeout=240)
+        assert proc.returncode == 0, stderr.decode()
+
+
+def _mlflow_runs(workdir: Path) -> list:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    experiment = client.get_experiment_by_name("judgekit")
+    return client.search_runs([experiment.experiment_id])
+
+
+def test_two_runs_started_together_never_share_a_directory(
+    judge: FakeJudge, data: Path, workdir: Path
+) -> None:
+    _finish(_start_together(_args(judge, data), workdir))
+    dirs = sorted(workdir.glob("outputs/*/*"))
+    assert len(dirs) == 2, dirs  # same second, same judge, prompt and score: two directories
+    assert all((d / "results.parquet").is_file() and (d / "summary.json").is_file() for d in dirs)
+    runs = {json.loads((d / "summary.json").read_text())["mlflow_run_id"] for d in dirs}
+    assert runs == {r.info.run_id for r in _mlflow_runs(workdir)} and len(runs) == 2
+
+
+def test_two_sweeps_started_together_get_their_own_folder_and_sweep_id(
+    judge: FakeJudge, data: Path, workdir: Path
+) -> None:
+    _finish(_start_together(_args(judge, data, sweep=True), workdir))
+    sweeps = sorted(workdir.glob("multirun/*/*"))
+    assert len(sweeps) == 2, sweeps
+    assert all(len(list(s.glob("*/results.parquet"))) == 2 for s in sweeps)
+    runs = _mlflow_runs(workdir)
+    by_sweep: dict[str, list[str]] = {}
+    for run in runs:
+        by_sweep.setdefault(run.data.tags["judgekit.sweep_id"], []).append(
+            run.data.tags["judgekit.sweep_job"]
+        )
+    assert sorted(by_sweep) == [str(s.resolve()) for s in sweeps]
+    assert all(sorted(jobs) == ["0", "1"] for jobs in by_sweep.values())
