@@ -10,8 +10,10 @@ import os
 import re
 import resource
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -248,3 +250,50 @@ def test_two_sweeps_started_together_get_their_own_folder_and_sweep_id(
         )
     assert sorted(by_sweep) == [str(s.resolve()) for s in sweeps]
     assert all(sorted(jobs) == ["0", "1"] for jobs in by_sweep.values())
+
+
+def _cached_answers(cache_dir: Path) -> int:
+    path = cache_dir / "responses.sqlite3"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as conn:
+        try:
+            return conn.execute("select count(*) from responses").fetchone()[0]
+        except sqlite3.OperationalError:  # the table is not created yet
+            return 0
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "what"),
+    [(signal.SIGINT, 130, "interrupted (Ctrl-C)"), (signal.SIGTERM, 143, "terminated (SIGTERM)")],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_signal_mid_run_is_one_line_saying_what_was_kept(
+    sig: signal.Signals, code: int, what: str, workdir: Path, private_cache_dir: Path
+) -> None:
+    data = _dataset(workdir / "val.jsonl", rows=200)
+    with FakeJudge(json_scores(_row_score), latency_s=0.2) as judge:
+        [proc] = _start_together(_args(judge, data, "hydra.run.dir=out"), workdir, n=1)
+        deadline = time.monotonic() + 180
+        while _cached_answers(private_cache_dir) < 3:  # answered and stored: the run is judging
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=120)
+    stderr = stderr.decode()
+    assert proc.returncode == code, stderr
+    assert "Traceback" not in stderr
+    [line] = [ln for ln in stderr.splitlines() if ln.startswith("judgekit:")]
+    cache = private_cache_dir / "responses.sqlite3"
+    assert re.fullmatch(
+        rf"judgekit: {re.escape(what)}; \d+ of 200 judge calls were answered; their answers are "
+        rf"in the response cache at {re.escape(str(cache))}: rerun the same command to resume "
+        "without paying for them again",
+        line,
+    ), line
+    [run] = _mlflow_runs(workdir)
+    assert run.info.status != "RUNNING"
+    from judgekit import tracking
+
+    if hasattr(tracking, "end_active_runs"):
+        assert run.info.status == "KILLED"
