@@ -297,3 +297,21 @@ def test_a_signal_mid_run_is_one_line_saying_what_was_kept(
 
     if hasattr(tracking, "end_active_runs"):
         assert run.info.status == "KILLED"
+
+
+def test_a_statistics_warning_is_one_plain_line_without_source_echo(
+    data: Path, tmp_path: Path
+) -> None:
+    with FakeJudge(json_scores(lambda request: {"helpfulness": 3})) as constant:
+        proc = run_cli(_args(constant, data, "hydra.run.dir=out"), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    printed = (proc.stdout + proc.stderr).splitlines()
+    warned = [line for line in printed if "Warning" in line]
+    # pearson, spearman and kendall of a constant judge are undefined: one line says so.
+    assert len(warned) == 1, warned
+    assert warned[0].endswith(
+        "[judgekit][WARNING] - JudgekitStatsWarning: pearson, spearman, kendall undefined (NaN): "
+        f"judge scores are all 3 over {N_ROWS} scored rows"
+    )
+    assert not any("agreement(" in line or ".py:" in line for line in printed)  # no source echo
+    assert "JudgekitStatsWarning: pearson" in (tmp_path / "out" / "cli.log").read_text()
