@@ -315,3 +315,21 @@ def test_a_statistics_warning_is_one_plain_line_without_source_echo(
     )
     assert not any("agreement(" in line or ".py:" in line for line in printed)  # no source echo
     assert "JudgekitStatsWarning: pearson" in (tmp_path / "out" / "cli.log").read_text()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "launcher",
+    [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], ["hydra/launcher=submitit_local"]],
+    ids=["joblib", "submitit_local"],
+)
+def test_jobs_in_worker_processes_share_their_sweeps_one_directory(
+    launcher: list[str], judge: FakeJudge, data: Path, workdir: Path
+) -> None:
+    # The random part of the sweep directory is drawn once by the command and inherited by the
+    # workers through the environment: a worker drawing its own would split the sweep.
+    proc = run_cli(_args(judge, data, *launcher, sweep=True), workdir)
+    assert proc.returncode == 0, proc.stderr
+    [sweep] = workdir.glob("multirun/*/*")
+    assert len(list(sweep.glob("*/results.parquet"))) == 2
+    assert {r.data.tags["judgekit.sweep_id"] for r in _mlflow_runs(workdir)} == {str(sweep)}
