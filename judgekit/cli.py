@@ -29,11 +29,20 @@ _failures: list[int] = []
 
 UID_ENV = "JUDGEKIT_RUN_UID"
 """The variable holding this command's random id: ``main`` sets it, worker processes inherit it."""
-_SIGNAL_NAMES = {signal.SIGINT: "interrupted (Ctrl-C)", signal.SIGTERM: "terminated (SIGTERM)"}
+_SIGNAL_NAMES: dict[int, str] = {
+    signal.SIGINT: "interrupted (Ctrl-C)",
+    signal.SIGTERM: "terminated (SIGTERM)",
+}
 _signalled: list[int] = []
 """The signals this process received (SIGINT, SIGTERM) while ``main`` ran."""
 _kept: list[str] = []
-"""What an interrupted run kept, said by ``_task`` for ``main``'s one line."""
+"""What an interrupted command kept, for ``main``'s one line (``_task`` says it precisely)."""
+_finished: list[str] = []
+"""Output directories of the runs this process finished (the earlier jobs of a sweep)."""
+_SENT_SOME = (
+    "the answers received so far are in the response cache (unless cache.mode=off): rerun the "
+    "same command to resume without paying for them again"
+)
 
 
 def conf_dir() -> Path:
@@ -186,6 +195,7 @@ def _task(cfg: Any) -> None:
         if _signalled and config is not None:
             _kept[:] = [_what_was_kept(config, progress)]
         raise
+    _finished.append(str(result.out_dir))
     _print_report(result)
 
 
@@ -194,7 +204,7 @@ def _what_was_kept(config: Any, progress: list[int]) -> str:
     from judgekit.cache import ResponseCache
 
     if not progress or progress[0] == 0:
-        return "no judge call had been answered yet; nothing was written"
+        return "no judge call had been answered yet"
     done, total = progress
     where = f"{done} of {total} judge calls were answered"
     mode = config.cache.mode
@@ -256,6 +266,7 @@ def _run_hydra(argv: list[str]) -> int:
             print(f"judgekit: error: {err}", file=sys.stderr)
             return err.exit_code
     _register()
+    _kept[:] = [_SENT_SOME]  # until a task in this process says exactly what it kept
     app = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_task)
     saved = sys.argv
     sys.argv = ["judgekit", *argv]
@@ -324,7 +335,11 @@ def _interrupted_line(signum: int, command: str | None) -> str:
     """The one line printed for Ctrl-C or SIGTERM: what happened and what was kept."""
     what = f"judgekit{' ' + command if command else ''}: {_SIGNAL_NAMES[signum]}"
     if command is None:
-        what += "; " + (_kept[0] if _kept else "no judge call had been answered yet")
+        what += "; " + (_kept[0] if _kept else "before any judge call")
+    if len(_finished) == 1:
+        what += f"; the finished run's outputs are in {_finished[0]}"
+    elif _finished:
+        what += f"; {len(_finished)} finished runs kept their outputs ({', '.join(_finished)})"
     return what
 
 
@@ -337,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     _failures.clear()
     _signalled.clear()
     _kept.clear()
+    _finished.clear()
     _stop_servers_on_sigterm()
     command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     try:
@@ -346,14 +362,14 @@ def main(argv: list[str] | None = None) -> int:
             return commands.dispatch(command, argv[1:])
         return _run_hydra(argv)
     except (KeyboardInterrupt, SystemExit) as err:
-        if not _signalled or (isinstance(err, SystemExit) and err.code != 128 + _signalled[0]):
-            raise
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the line
-        line = _interrupted_line(_signalled[0], command)
+        signum = _signalled[-1] if _signalled else None
+        if signum is None or (isinstance(err, SystemExit) and err.code != 128 + signum):
+            raise  # not ours: --help's exit, or an interrupt without a signal
+        line = _interrupted_line(signum, command)
         print(line, file=sys.stderr)
         if logging.getLogger().handlers:  # Hydra's log of the run (cli.log) gets it too
             logging.getLogger("judgekit").warning("%s", line.removeprefix("judgekit: "))
-        return 128 + _signalled[0]
+        return 128 + signum
 
 
 if __name__ == "__main__":
