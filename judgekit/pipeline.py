@@ -271,6 +271,14 @@ def _unwritten(result: RunResult, path: Path, err: OSError) -> str:
     return f"could not write the results to {path}: {why}; {rerun}"
 
 
+def _check_out_dir(out_dir: Path | None) -> None:
+    """Before any judge call: ``out_dir`` can be written and holds no other run's results."""
+    if out_dir is not None:
+        from judgekit.outdir import check_out_dir
+
+        check_out_dir(out_dir, "output directory")
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, float) and math.isnan(value):
         return None
@@ -358,14 +366,6 @@ def run(
                 f"({failed.detail}); results so far are in {out_dir or 'memory'}"
             )
     return result
-
-
-def _check_out_dir(out_dir: Path | None) -> None:
-    """Before any judge call: ``out_dir`` can be written and holds no other run's results."""
-    if out_dir is not None:
-        from judgekit.outdir import check_out_dir
-
-        check_out_dir(out_dir, "output directory")
 
 
 def _annotator_labels(examples: list[Example], cfg: Config) -> dict[str, Any]:
