@@ -1,6 +1,7 @@
 """Issue 12, outputs and signals: where a run writes, what a failed write or a signal says.
 
-Every case runs the real CLI in a subprocess against the real fake judge (HTTP on 127.0.0.1).
+The cases run the real CLI in a subprocess (one calls the Python API) against the real fake judge
+(HTTP on 127.0.0.1); a full disk is a real file size limit (RLIMIT_FSIZE) on the subprocess.
 """
 
 from __future__ import annotations
