@@ -11,6 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import re
+import secrets
+import signal
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -27,6 +29,23 @@ _MAIN_PID: int | None = None
 SUBCOMMANDS = ("doctor", "fake-judge", "compare", "submit", "status", "result", "cancel")
 _failures: list[int] = []
 
+UID_ENV = "JUDGEKIT_RUN_UID"
+"""The variable holding this command's random id: ``main`` sets it, worker processes inherit it."""
+_SIGNAL_NAMES: dict[int, str] = {
+    signal.SIGINT: "interrupted (Ctrl-C)",
+    signal.SIGTERM: "terminated (SIGTERM)",
+}
+_signalled: list[int] = []
+"""The signals this process received (SIGINT, SIGTERM) while ``main`` ran."""
+_kept: list[str] = []
+"""What an interrupted command kept, for ``main``'s one line (``_task`` says it precisely)."""
+_finished: list[str] = []
+"""Output directories of the runs this process finished (the earlier jobs of a sweep)."""
+_SENT_SOME = (
+    "the answers received so far are in the response cache (unless cache.mode=off): rerun the "
+    "same command to resume without paying for them again"
+)
+
 
 def conf_dir() -> Path:
     """The config tree: ``judgekit/_conf`` in an installed wheel, else the repository's ``conf/``."""
@@ -41,6 +60,19 @@ def data_file(name: str) -> str:
     return str(resources.files("judgekit") / "bundled" / name)
 
 
+def run_uid() -> str:
+    """A short random id of this command (the ``${judgekit_uid:}`` resolver).
+
+    It makes run and sweep directories unique even for commands started in the same second.
+    ``main`` draws it once and puts it in the environment, so every job of a sweep, also in
+    joblib or submitit worker processes, resolves the same sweep directory.
+    """
+    uid = os.environ.get(UID_ENV)
+    if not uid:
+        uid = os.environ[UID_ENV] = secrets.token_hex(3)
+    return uid
+
+
 def _register() -> None:
     from hydra.core.config_store import ConfigStore
     from omegaconf import OmegaConf
@@ -50,6 +82,8 @@ def _register() -> None:
     ConfigStore.instance().store(name="judgekit_schema", node=Config)
     if not OmegaConf.has_resolver("judgekit_data"):
         OmegaConf.register_new_resolver("judgekit_data", data_file)
+    if not OmegaConf.has_resolver("judgekit_uid"):
+        OmegaConf.register_new_resolver("judgekit_uid", run_uid)
 
 
 def _choice_error(err: BaseException) -> str | None:
@@ -281,15 +315,25 @@ def _task(cfg: Any) -> None:
 
     quiet_third_party_loggers()
     install_log_filter()
+    plain_warnings()
+    progress: list[int] = []  # [done, total] judge calls, for the line of an interrupted run
+
+    def record(done: int, total: int) -> None:
+        progress[:] = [done, total]
+
+    config = None
     try:
         _redact_hydra_files(HydraConfig.get())
         config = to_config(cfg)
         check_secrets(config.judge)  # in a worker process too: its values are then redacted
+        hydra_cfg = HydraConfig.get()
+        out_dir = Path(hydra_cfg.runtime.output_dir)
         result = pipeline.run(
             config,
-            Path(HydraConfig.get().runtime.output_dir),
-            tags=_hydra_tags(HydraConfig.get()),
+            out_dir,
+            tags=_hydra_tags(hydra_cfg),
             prepared=_checked_for(config),
+            on_progress=record,
         )
     except JudgekitError as err:
         if getattr(err, "result", None) is not None:  # the run finished: its report still counts
@@ -300,6 +344,11 @@ def _task(cfg: Any) -> None:
         if os.getpid() != _MAIN_PID:  # joblib / submitit worker: its exit code would be lost
             raise _failed_job(err) from None
         return
+    except (KeyboardInterrupt, SystemExit):
+        if _signalled and config is not None:
+            _kept[:] = [_what_was_kept(config, progress)]
+        raise
+    _finished.append(str(result.out_dir))
     _print_report(result)
 
 
@@ -325,6 +374,27 @@ def _redact_hydra_files(hydra_cfg: Any) -> None:
             path.write_text(cleaned, encoding="utf-8")
 
 
+def _what_was_kept(config: Any, progress: list[int]) -> str:
+    """What an interrupted run leaves behind: answered calls, and whether the cache holds them."""
+    from judgekit.cache import ResponseCache
+
+    if not progress or progress[0] == 0:
+        return "no judge call had been answered yet"
+    done, total = progress
+    where = f"{done} of {total} judge calls were answered"
+    mode = config.cache.mode
+    if mode in ("read_write", "refresh"):
+        return (
+            f"{where}; their answers are in the response cache at "
+            f"{ResponseCache(config.cache.dir).path}: "
+            "rerun the same command to resume without paying for them again"
+        )
+    return (
+        f"{where}; the response cache did not keep them (cache.mode={mode}), so a rerun pays "
+        "for every call again"
+    )
+
+
 def _failed_job(err: JudgekitError) -> Exception:
     """An error Hydra reports on one line (no traceback) and turns into exit code 1."""
     from hydra.errors import CompactHydraException
@@ -345,6 +415,17 @@ def quiet_third_party_loggers() -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
+def plain_warnings() -> None:
+    """Show each Python warning as one plain log line, without the source line Python echoes."""
+    import warnings
+
+    def one_line(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+        text = " ".join(str(message).split())
+        logging.getLogger("judgekit").warning("%s: %s", category.__name__, text)
+
+    warnings.showwarning = one_line
+
+
 def _run_hydra(argv: list[str]) -> int:
     import hydra
     from hydra._internal.utils import get_args_parser
@@ -354,10 +435,13 @@ def _run_hydra(argv: list[str]) -> int:
     if not informational:
         try:
             validate(args.overrides, args.multirun, setup=not args.cfg)
+            if args.cfg is None:
+                check_output_dir(args.overrides, args.multirun)
         except JudgekitError as err:
             print(f"judgekit: error: {err}", file=sys.stderr)
             return err.exit_code
     _register()
+    _kept[:] = [_SENT_SOME]  # until a task in this process says exactly what it kept
     app = hydra.main(config_path=str(conf_dir()), config_name="config", version_base="1.3")(_task)
     saved = sys.argv
     sys.argv = ["judgekit", *argv]
@@ -368,59 +452,107 @@ def _run_hydra(argv: list[str]) -> int:
     return max(_failures) if _failures else 0
 
 
+def check_output_dir(overrides: list[str], multirun: bool) -> None:
+    """The run's (or sweep's) directory can be written and holds no earlier run, before Hydra
+    creates it and before any judge call."""
+    from omegaconf import OmegaConf
+
+    from judgekit.outdir import check_out_dir, check_sweep_dir
+
+    hydra_only = [o for o in overrides if o.lstrip("~+").startswith("hydra")]
+    cfg = compose_config(hydra_only if multirun else overrides, return_hydra_config=True)
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    try:
+        path = Path(str(OmegaConf.select(cfg, key, throw_on_resolution_failure=True)))
+    except Exception:  # noqa: BLE001 - e.g. ${hydra:...}, only known inside Hydra: not checked
+        return
+    (check_sweep_dir if multirun else check_out_dir)(path, key)
+
+
 def _stop_servers_on_sigterm() -> None:
     """On SIGTERM or Ctrl-C, stop any llama.cpp server this process owns first.
 
-    SIGTERM then exits 143; Ctrl-C raises KeyboardInterrupt as usual. Stopping the server at once
-    makes a call in flight fail fast instead of holding the exit until the model finishes.
+    SIGTERM then exits 143; Ctrl-C raises KeyboardInterrupt as usual, which ``main`` turns into
+    one line and exit code 130. Stopping the server at once makes a call in flight fail fast
+    instead of holding the exit until the model finishes. The MLflow runs this process has open
+    are ended KILLED (``judgekit.tracking.end_active_runs``), not left RUNNING.
     """
-    import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():
         return
 
-    def stop_servers() -> None:
+    def on_signal(signum: int, frame: Any) -> None:
+        _signalled.append(signum)
         if "judgekit.local.server" in sys.modules:
             sys.modules["judgekit.local.server"].stop_all()
-
-    def on_term(signum: int, frame: object) -> None:
-        stop_servers()
-        from judgekit.tracking import end_active_runs  # joblib workers' runs too
-
-        end_active_runs("KILLED")
+        _end_tracked_runs()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
         sys.exit(128 + signum)
 
-    def on_interrupt(signum: int, frame: Any) -> None:
-        stop_servers()
-        signal.default_int_handler(signum, frame)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
 
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_interrupt)
+
+def _end_tracked_runs() -> None:
+    """Mark the MLflow runs this process has open KILLED (when tracking has been used at all)."""
+    from judgekit.tracking import (
+        end_active_runs,  # also stops joblib workers, whose runs end KILLED
+    )
+
+    try:
+        end_active_runs("KILLED")
+    except Exception as err:  # noqa: BLE001 - the interruption goes on; the store may be gone
+        logging.getLogger("judgekit").warning("could not mark the MLflow run KILLED: %s", err)
+
+
+def _interrupted_line(signum: int, command: str | None) -> str:
+    """The one line printed for Ctrl-C or SIGTERM: what happened and what was kept."""
+    what = f"judgekit{' ' + command if command else ''}: {_SIGNAL_NAMES[signum]}"
+    if command is None:
+        what += "; " + (_kept[0] if _kept else "before any judge call")
+    if len(_finished) == 1:
+        what += f"; the finished run's outputs are in {_finished[0]}"
+    elif _finished:
+        what += f"; {len(_finished)} finished runs kept their outputs ({', '.join(_finished)})"
+    return what
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``judgekit`` console script."""
     global _MAIN_PID
     _MAIN_PID = os.getpid()
+    os.environ[UID_ENV] = secrets.token_hex(3)  # one id per command, inherited by its workers
     argv = list(sys.argv[1:] if argv is None else argv)
     _failures.clear()
+    _signalled.clear()
+    _kept.clear()
+    _finished.clear()
     _stop_servers_on_sigterm()
     from judgekit.secrets import RedactingStream
 
+    command = argv[0] if argv and argv[0] in SUBCOMMANDS else None
     streams = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = RedactingStream(sys.stdout), RedactingStream(sys.stderr)
     try:
-        if argv and argv[0] in SUBCOMMANDS:
+        if command is not None:
             from judgekit import commands
 
-            code = commands.dispatch(argv[0], argv[1:])
-        else:
-            code = _run_hydra(argv)
+            return commands.dispatch(command, argv[1:])
+        return _run_hydra(argv)
+    except (KeyboardInterrupt, SystemExit) as err:
+        signum = _signalled[-1] if _signalled else None
+        if signum is None or (isinstance(err, SystemExit) and err.code != 128 + signum):
+            raise  # not ours: --help's exit, or an interrupt without a signal
+        line = _interrupted_line(signum, command)
+        print(line, file=sys.stderr)
+        if logging.getLogger().handlers:  # Hydra's log of the run (cli.log) gets it too
+            logging.getLogger("judgekit").warning("%s", line.removeprefix("judgekit: "))
+        return 128 + signum
     finally:
         sys.stdout, sys.stderr = streams
         _CHECKED.clear()
-    return code
 
 
 if __name__ == "__main__":

@@ -311,15 +311,53 @@ def _judge(
 
 
 def _write_outputs(result: RunResult, out_dir: Path) -> list[Path]:
+    """Write results, figures and summary; a write that fails (disk full) is one clear RunError."""
     from judgekit.plots import save_figures
 
-    paths = [write_results(result.results, out_dir / "results.parquet")]
-    paths.extend(save_figures(result.results, result.config.score.scores, out_dir))
-    summary = out_dir / "summary.json"
-    result.outputs = {"dir": str(out_dir), "results": str(paths[0]), "summary": str(summary)}
-    summary.write_text(json.dumps(result.summary(), indent=2, default=_json_default) + "\n")
+    summary, writing = out_dir / "summary.json", out_dir / "results.parquet"
+    try:
+        paths = [write_results(result.results, writing)]
+        writing = out_dir
+        paths.extend(save_figures(result.results, result.config.score.scores, out_dir))
+        result.outputs = {"dir": str(out_dir), "results": str(paths[0]), "summary": str(summary)}
+        writing = summary
+        summary.write_text(json.dumps(result.summary(), indent=2, default=_json_default) + "\n")
+    except OSError as err:
+        raise RunError(_unwritten(result, writing, err)) from None
     paths.append(summary)
     return paths
+
+
+def _unwritten(result: RunResult, path: Path, err: OSError) -> str:
+    """Which output could not be written and why, and whether a rerun pays for the calls again."""
+    import errno
+
+    why = err.strerror or str(err)
+    if err.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        why += " (the disk is full, or a file size limit such as ulimit -f was reached)"
+    mode = result.config.cache.mode
+    if mode in ("read_write", "refresh"):
+        from judgekit.cache import ResponseCache
+
+        rerun = (
+            f"the judge's answers are in the response cache at "
+            f"{ResponseCache(result.config.cache.dir).path}: make room and rerun the same command "
+            "to write them without paying for the calls again"
+        )
+    else:
+        rerun = (
+            f"the response cache is off (cache.mode={mode}), so a rerun pays for every call "
+            "again; keep cache.mode=read_write to make a rerun free"
+        )
+    return f"could not write the results to {path}: {why}; {rerun}"
+
+
+def _check_out_dir(out_dir: Path | None) -> None:
+    """Before any judge call: ``out_dir`` can be written and holds no other run's results."""
+    if out_dir is not None:
+        from judgekit.outdir import check_out_dir
+
+        check_out_dir(out_dir, "output directory")
 
 
 def _json_default(value: Any) -> Any:
@@ -386,6 +424,7 @@ def run(
     ``tags`` are added to the MLflow run (the CLI adds the sweep id and job number of a multirun);
     ``on_progress(done, total)`` is called after each judged request (durable jobs report it).
     """
+    _check_out_dir(out_dir)
     prepared = prepared or prepare(cfg)
     with ExitStack() as stack:
         cache = _open_cache(stack, cfg)

@@ -149,10 +149,18 @@ def build_results(
 
 
 def write_results(frame: pd.DataFrame, path: Path) -> Path:
-    """Write the table as parquet (atomically, so a crash never leaves half a file)."""
+    """Write the table as parquet (atomically, so a crash never leaves half a file).
+
+    A write that fails (disk full) removes its partial temporary file and raises the OSError.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
-    frame.to_parquet(tmp, index=False)
+    try:
+        frame.to_parquet(tmp, index=False)
+    except OSError:
+        if tmp.is_file():
+            tmp.unlink()
+        raise
     tmp.replace(path)
     return path
 
