@@ -9,6 +9,7 @@ model, too many calls in a row failed, or the caller asked to stop at the first 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -239,7 +240,10 @@ async def judge_all(
             bar.close()  # type: ignore[attr-defined]
         close = getattr(client, "aclose", None)  # a client holding connections (DirectClient)
         if close is not None:
-            await close()
+            # After Ctrl-C the loop is shutting down: a failed close must not print a traceback
+            # over the one-line message (the connections go with the process anyway).
+            with contextlib.suppress(Exception):
+                await close()
     return outcome
 
 
