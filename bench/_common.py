@@ -1,6 +1,6 @@
 """Shared pieces of the benchmarks (not a test): the fake endpoint, synthetic rows, timed runs.
 
-Every benchmark talks to :mod:`judgekit.fake_judge_cli` started in its own process on
+Every benchmark talks to :mod:`judgekit.testing.cli` started in its own process on
 127.0.0.1 (so the server does not share the client's GIL), and stops it on the way out.
 """
 
@@ -84,7 +84,7 @@ def die_with_parent() -> None:
 
 
 class FakeServer:
-    """``python -m judgekit.fake_judge_cli`` in a child process; a context manager that stops it.
+    """``python -m judgekit.testing.cli`` in a child process; a context manager that stops it.
 
     Args:
         latency_s: Seconds each answer waits (``--latency``).
@@ -102,7 +102,7 @@ class FakeServer:
         self.url = ""
 
     def __enter__(self) -> FakeServer:
-        cmd = [sys.executable, "-m", "judgekit.fake_judge_cli", "--port", "0"]
+        cmd = [sys.executable, "-m", "judgekit.testing.cli", "--port", "0"]
         cmd += ["--latency", str(self.latency_s), "--max-bodies", "0", *self.extra]
         self.proc = subprocess.Popen(
             cmd,
@@ -239,7 +239,7 @@ def judgekit_config(
     ]
     dataset: Any = rows
     if isinstance(rows, str):
-        from judgekit.config import DatasetConfig, FieldsConfig
+        from judgekit.config.schema import DatasetConfig, FieldsConfig
 
         fields = FieldsConfig(id="id", scores={"helpfulness": "helpfulness"})
         dataset = DatasetConfig(name=Path(rows).name, source="file", path=rows, fields=fields)
@@ -314,10 +314,10 @@ def timed_run(cfg: Any) -> Timed:
 
 def request_params(cfg: Any, rows_or_examples: Any = None) -> list[dict[str, Any]]:
     """The exact litellm arguments judgekit sends for each example of ``cfg`` (same body)."""
-    from judgekit.client import LiteLLMClient
+    from judgekit.judge.client import LiteLLMClient
+    from judgekit.judge.structured import response_format_for
     from judgekit.pipeline import prepare
-    from judgekit.prompts import render
-    from judgekit.structured import response_format_for
+    from judgekit.prompts.render import render
 
     prepared = prepare(cfg)
     client = LiteLLMClient(

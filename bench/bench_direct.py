@@ -11,7 +11,7 @@ limit. At concurrency 64 against the fake judge (its own process; ``--api-base U
 * ``aiohttp``: one ``aiohttp.ClientSession`` doing the same;
 * ``judgekit litellm`` and ``judgekit direct``: judgekit's judging stage end to end (retries,
   parsing, results) with ``judge.client=litellm`` (the default) and ``judge.client=direct``
-  (:mod:`judgekit.direct_client`, built on aiohttp).
+  (:mod:`judgekit.judge.direct`, built on aiohttp).
 
 Each path sends ``--requests`` requests (also stopped after ``--budget-s`` seconds), ``--repeats``
 times interleaved; the median requests/s and CPU milliseconds per request (this process only;

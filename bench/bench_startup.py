@@ -44,7 +44,7 @@ _LOADED = (
 )
 _HELP = (
     "import sys\n"
-    "from judgekit.cli import main\n"
+    "from judgekit.cli.run import main\n"
     "try:\n"
     "    main(['--help'])\n"
     "except SystemExit:\n"
@@ -63,10 +63,10 @@ def commands() -> dict[str, list[str]]:
         "python -c pass": [sys.executable, "-c", "pass"],
         "python -c 'import judgekit'": [sys.executable, "-c", "import judgekit"],
         "judgekit --help": _console_script(),
-        "python -c 'import hydra, judgekit.cli'": [
+        "python -c 'import hydra, judgekit.cli.run'": [
             sys.executable,
             "-c",
-            "import hydra, judgekit.cli",
+            "import hydra, judgekit.cli.run",
         ],
         "python -c 'import judgekit.pipeline'": [sys.executable, "-c", "import judgekit.pipeline"],
     }
@@ -130,17 +130,17 @@ def main() -> None:
         spread = f"min {min(values):.3f} max {max(values):.3f}"
         print(f"  {label:<40} {med:6.3f} s  x{med / base:5.1f}   ({spread})")
     help_s = statistics.median(times["judgekit --help"])
-    imports_s = statistics.median(times["python -c 'import hydra, judgekit.cli'"])
+    imports_s = statistics.median(times["python -c 'import hydra, judgekit.cli.run'"])
     print(
         f"  of judgekit --help's {help_s:.2f} s, {imports_s - base:.2f} s are imports (hydra, "
-        f"judgekit.cli) and {help_s - imports_s:.2f} s Hydra building its help text (it lists "
+        f"judgekit.cli.run) and {help_s - imports_s:.2f} s Hydra building its help text (it lists "
         "every config group, deep-copying its config repository for each: Hydra's own cost, "
         "the same for any Hydra app with this many groups)"
     )
     print("\nheavy libraries in sys.modules after each entry point:")
     checks = {
         "import judgekit": "import judgekit",
-        "judgekit --help": "from judgekit.cli import main\ntry:\n    main(['--help'])\n"
+        "judgekit --help": "from judgekit.cli.run import main\ntry:\n    main(['--help'])\n"
         "except SystemExit:\n    pass",
         "judgekit.build_config(...)": "import judgekit; judgekit.build_config('openai_compatible', "
         "'v1', 'helpfulness', [{'prompt': 'p', 'response': 'r'}], "

@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 
-from judgekit import stats_bootstrap
-from judgekit.stats import agreement
-from judgekit.stats_bootstrap import bootstrap_ci
+from judgekit.stats import bootstrap as stats_bootstrap
+from judgekit.stats.bootstrap import bootstrap_ci
+from judgekit.stats.pointwise import agreement
 
 ROWS, SCORES, RESAMPLES, TARGET_S = 20_000, 5, 1000, 2.0
 SLOW_RESAMPLES = 10

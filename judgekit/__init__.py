@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from judgekit.config import (
+from judgekit.config.schema import (
     Config,
     DatasetConfig,
     FieldsConfig,

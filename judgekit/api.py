@@ -16,10 +16,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from judgekit.config import (
+from judgekit.config.schema import (
     HELPSTEER2_SCORES,
     Config,
     DatasetConfig,
+    DatasetSource,
     FieldsConfig,
     JudgeConfig,
     PromptConfig,
@@ -41,12 +42,15 @@ def _dataset(value: Any, fields: FieldsConfig | None) -> DatasetConfig | None:
     if isinstance(value, list):
         rows = [dict(r) for r in value]
         return DatasetConfig(
-            name="inline", source="inline", rows=rows, fields=fields or _inline_fields(rows)
+            name="inline",
+            source=DatasetSource.inline,
+            rows=rows,
+            fields=fields or _inline_fields(rows),
         )
     if isinstance(value, Path) or (isinstance(value, str) and Path(value).suffix):
         return DatasetConfig(
             name=Path(value).name,
-            source="file",
+            source=DatasetSource.file,
             path=str(value),
             fields=fields or _helpsteer2_fields(),
         )
@@ -75,7 +79,7 @@ def build_config(
     overrides: list[str] | None = None,
 ) -> Config:
     """Compose a typed Config: names go through Hydra's config groups, dataclasses are used as is."""
-    from judgekit.cli import compose_config, to_config
+    from judgekit.config.compose import compose_config, to_config
 
     dataset_cfg = _dataset(dataset, fields)
     names = [

@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any
 
-from judgekit.config import Config
+from judgekit.config.schema import Config
 from judgekit.errors import ConfigError, JudgekitError
 
 __all__ = ["PROBE_LIMIT_S", "Check", "main", "run_checks"]
@@ -78,7 +78,7 @@ def _check_tracking(cfg: Config) -> Check:
 def _check_endpoint(cfg: Config, prepared: Any) -> Check:
     from judgekit.parsing import parse_scores
     from judgekit.pipeline import client_for, local_judge, resolve_api_key
-    from judgekit.prompts import render
+    from judgekit.prompts.render import render
     from judgekit.runner import run_async
 
     if prepared is None:
@@ -111,7 +111,7 @@ def _check_endpoint(cfg: Config, prepared: Any) -> Check:
 
 async def _probe(client: Any, messages: list[dict[str, str]]) -> Any:
     """One call, cut at ``PROBE_LIMIT_S``; the client's connections are closed after."""
-    from judgekit.client import JudgeResponse
+    from judgekit.judge.client import JudgeResponse
 
     try:
         await client.ready()  # imports and warm-up: not the endpoint's time
@@ -137,7 +137,8 @@ def run_checks(cfg: Config) -> list[Check]:
 
 def main(argv: list[str]) -> int:
     """Compose the config from ``argv`` overrides, run the checks, print them, return the code."""
-    from judgekit.cli import compose_config, quiet_third_party_loggers, to_config
+    from judgekit.config.compose import compose_config, to_config
+    from judgekit.logs import quiet_third_party_loggers
 
     quiet_third_party_loggers()
     try:

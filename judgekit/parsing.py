@@ -42,7 +42,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from judgekit.config import ScoreSpec
+from judgekit.config.schema import ScoreSpec
 from judgekit.errors import ConfigError
 
 __all__ = [

@@ -18,17 +18,18 @@ from typing import Any
 
 import pandas as pd
 
-from judgekit.agreement_report import AgreementReport
-from judgekit.client import JudgeClient, LiteLLMClient
-from judgekit.config import Config, JudgeConfig
-from judgekit.data import Example, find_incomplete, load_examples
-from judgekit.errors import ConfigError, DatasetError, RunError, SecretError, TemplateError
-from judgekit.prompts import check_template_fields, item_fields, render, shown_fields
+from judgekit.config.schema import Config, JudgeConfig
+from judgekit.data.loading import Example, find_incomplete, load_examples
+from judgekit.data.sampling import sample_examples
+from judgekit.design import swapped_example, swaps
+from judgekit.errors import ConfigError, DatasetError, RunError, SecretError
+from judgekit.judge.client import JudgeClient, LiteLLMClient
+from judgekit.judge.structured import response_format_for
+from judgekit.prompts.render import check_template_fields, item_fields, render, shown_fields
 from judgekit.results import build_results, write_results
 from judgekit.runner import JudgeRequest, StopRules, judge_all, run_async
-from judgekit.sampling import sample_examples
-from judgekit.scoring import agreement_report, failure_counts, metrics_from_report
-from judgekit.structured import response_format_for
+from judgekit.stats.agreement import agreement_report, failure_counts, metrics_from_report
+from judgekit.stats.report import AgreementReport
 
 __all__ = ["PreparedRun", "RunResult", "prepare", "run"]
 
@@ -150,7 +151,7 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
 
 
 def _digest(examples: list[Example]) -> str:
-    from judgekit.tracking import dataset_digest
+    from judgekit.tracking.runs import dataset_digest
 
     return dataset_digest(examples)
 
@@ -211,7 +212,7 @@ def _render_all(cfg: Config, examples: list[Example]) -> None:
 
 def _check_prompt_kind(cfg: Config) -> None:
     """A preference score needs a prompt that shows both responses, and the other way round."""
-    from judgekit.prompts import item_fields
+    from judgekit.prompts.render import item_fields
 
     pairwise_prompt = {"response_a", "response_b"} <= item_fields(cfg.prompt)
     preference = any(spec.kind == "preference" for spec in cfg.score.scores)
@@ -225,30 +226,6 @@ def _check_prompt_kind(cfg: Config) -> None:
             f"prompt {cfg.prompt.name!r} compares two responses, but score {cfg.score.name!r} has "
             "no preference score; use score=preference"
         )
-
-
-def swaps(cfg: Config) -> bool:
-    """True when every pair is judged in both orders (``judge.swap`` with a preference score)."""
-    if not cfg.judge.swap:
-        return False
-    if not any(spec.kind == "preference" for spec in cfg.score.scores):
-        raise ConfigError(
-            f"judge.swap: true needs a preference score (score=preference); "
-            f"score {cfg.score.name!r} has none"
-        )
-    return True
-
-
-def swapped_example(example: Example) -> Example:
-    """The same pair with ``item.response_a`` and ``item.response_b`` exchanged."""
-    item = example.item
-    if "response_a" not in item or "response_b" not in item:
-        raise TemplateError(
-            "judge.swap: the data has no item.response_a/item.response_b to swap; map them with "
-            "dataset.fields.extra.response_a=<column> and dataset.fields.extra.response_b=<column>"
-        )
-    swapped = {**item, "response_a": item["response_b"], "response_b": item["response_a"]}
-    return replace(example, item=swapped)
 
 
 def _requests(prepared: PreparedRun) -> Iterator[JudgeRequest]:
@@ -337,7 +314,7 @@ def _unwritten(result: RunResult, path: Path, err: OSError) -> str:
         why += " (the disk is full, or a file size limit such as ulimit -f was reached)"
     mode = result.config.cache.mode
     if mode in ("read_write", "refresh"):
-        from judgekit.cache import ResponseCache
+        from judgekit.judge.cache import ResponseCache
 
         rerun = (
             f"the judge's answers are in the response cache at "
@@ -369,12 +346,12 @@ def _json_default(value: Any) -> Any:
 def client_for(prepared: PreparedRun, judge: JudgeConfig) -> LiteLLMClient:
     """The client for ``judge`` (litellm, or ``judge.client: direct``): retries, ``judge.rpm``/``tpm``
     and adaptive backoff."""
-    from judgekit.ratelimit import build_client_limits
+    from judgekit.judge.ratelimit import build_client_limits
 
     limiter, concurrency = build_client_limits(judge, _effective_parallelism(prepared.config))
     kind = LiteLLMClient
     if judge.client == "direct":
-        from judgekit.direct_client import DirectClient
+        from judgekit.judge.direct import DirectClient
 
         kind = DirectClient
     return kind(
@@ -455,7 +432,7 @@ def _check_logged(result: RunResult, mlrun: Any) -> None:
         if cfg.cache.mode != "off"
         else "rerun the same command once the store answers (cache.mode=off: calls are paid again)"
     )
-    from judgekit.tracking_store import display_uri, scrub
+    from judgekit.tracking.store import display_uri, scrub
 
     why = scrub(mlrun.failure, cfg.tracking.uri)
     err = RunError(
@@ -504,7 +481,7 @@ def _open_cache(stack: ExitStack, cfg: Config) -> Any:
     ``read_only`` opens the file read-only (it may sit in a read-only folder)."""
     if cfg.cache.mode == "off":
         return None
-    from judgekit.cache import ResponseCache
+    from judgekit.judge.cache import ResponseCache
 
     cache = ResponseCache(cfg.cache.dir, read_only=cfg.cache.mode == "read_only")
     return stack.enter_context(cache.open())
@@ -515,7 +492,7 @@ def _cached(client: JudgeClient, cache: Any, cfg: Config) -> JudgeClient:
     params_for = getattr(client, "request_params", None)
     if cache is None or params_for is None:
         return client
-    from judgekit.cache import CachingClient
+    from judgekit.judge.cache import CachingClient
 
     if cfg.judge.local is not None:
         # The local server's port changes every run; its weights, not its address, fix the answer.
@@ -552,7 +529,7 @@ def _tracking(  # type: ignore[no-untyped-def]
     parent_run: str | None = None,
     dataset_digest: str = "",
 ):
-    from judgekit.tracking import DATASET_DIGEST_TAG, default_run_name, mlflow_run, run_tags
+    from judgekit.tracking.runs import DATASET_DIGEST_TAG, default_run_name, mlflow_run, run_tags
 
     name = cfg.tracking.run_name or default_run_name(cfg)
     from judgekit.secrets import redact_url
@@ -597,7 +574,7 @@ def _finish(
     paths = _write_outputs(result, out_dir)
     if mlrun is not None:
         from judgekit.secrets import redact_config
-        from judgekit.tracking import flatten_params
+        from judgekit.tracking.runs import flatten_params
 
         mlrun.log_params(flatten_params(redact_config(cfg)))
         metrics = metrics_from_report(report, aggregate, result.failures)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from judgekit.config import ScoreSpec
+from judgekit.config.schema import ScoreSpec
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from judgekit.client import JudgeResponse
-from judgekit.config import TrackingConfig
-from judgekit.data import Example
+from judgekit.config.schema import TrackingConfig
+from judgekit.data.loading import Example
 from judgekit.errors import ConfigError
+from judgekit.judge.client import JudgeResponse
 
 __all__ = ["Previous", "load_previous", "reuse"]
 
@@ -37,7 +37,7 @@ def _from_dir(path: Path) -> Previous:
 def _from_mlflow(run_id: str, tracking: TrackingConfig) -> Previous:
     from mlflow.tracking import MlflowClient
 
-    from judgekit.tracking_store import bound_http_retries, check_store
+    from judgekit.tracking.store import bound_http_retries, check_store
 
     bound_http_retries()
     check_store(tracking.uri)  # an unreachable server: one line in seconds, not minutes

@@ -13,9 +13,9 @@ from typing import Any
 
 import pandas as pd
 
-from judgekit.client import JudgeResponse
-from judgekit.config import ScoreSchemaConfig, ScoreSpec
-from judgekit.data import Example
+from judgekit.config.schema import ScoreSchemaConfig, ScoreSpec
+from judgekit.data.loading import Example
+from judgekit.judge.client import JudgeResponse
 from judgekit.parsing import ParsedScore, expected_score_from_logprobs, parse_scores
 
 __all__ = ["COLUMNS", "build_results", "not_run_response", "read_results", "write_results"]

@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
-from judgekit.client import JudgeClient, JudgeResponse
-from judgekit.config import JudgeConfig
+from judgekit.config.schema import JudgeConfig
+from judgekit.judge.client import JudgeClient, JudgeResponse
+from judgekit.records import JudgeOutcome, JudgeRequest
 
 __all__ = [
     "JudgeOutcome",
@@ -30,25 +31,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("judgekit")
-
-
-@dataclass
-class JudgeRequest:
-    """One rendered chat request for one example."""
-
-    index: int
-    example_id: str
-    messages: list[dict[str, str]]
-
-
-@dataclass
-class JudgeOutcome:
-    """The responses by request index, and the index that stopped the run early, if any."""
-
-    responses: dict[int, JudgeResponse]
-    stopped_at: int | None = None
-    stop_reason: str | None = None
-    """Why the run stopped early (names the config key to check), when it did."""
 
 
 def _safe_url(url: str | None) -> str:

@@ -17,11 +17,11 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from judgekit.config import LocalModelConfig  # noqa: E402
+from judgekit.config.schema import LocalModelConfig  # noqa: E402
 from judgekit.errors import EndpointError, WeightsError  # noqa: E402
 from judgekit.local import resolve_weights  # noqa: E402
 from judgekit.local.server import _require_server_modules  # noqa: E402
-from judgekit.testing import FakeJudge  # noqa: E402
+from judgekit.testing.server import FakeJudge  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("JUDGEKIT_DATA_ROOT", ROOT.parent / "shared" / "data"))

@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 from conftest import judge_overrides
 
-from judgekit.agreement_report import AgreementReport, BootstrapInfo, Estimate, ScoreAgreement
-from judgekit.config import Config, RubricLabel, ScoreSchemaConfig, ScoreSpec, StatsConfig
-from judgekit.scoring import agreement_report, metrics_from_report
-from judgekit.stats import agreement
-from judgekit.stats_bootstrap import bootstrap_ci
-from judgekit.stats_pairwise import human_ceiling, pairwise_agreement, preference_from_pointwise
-from judgekit.testing import FakeJudge
+from judgekit.config.schema import Config, RubricLabel, ScoreSchemaConfig, ScoreSpec, StatsConfig
+from judgekit.stats.agreement import agreement_report, metrics_from_report
+from judgekit.stats.bootstrap import bootstrap_ci
+from judgekit.stats.pairwise import human_ceiling, pairwise_agreement, preference_from_pointwise
+from judgekit.stats.pointwise import agreement
+from judgekit.stats.report import AgreementReport, BootstrapInfo, Estimate, ScoreAgreement
+from judgekit.testing.server import FakeJudge
 
 NAN = math.nan
 POINTWISE = [ScoreSpec(name=n, minimum=0, maximum=4) for n in ("helpfulness", "correctness")]

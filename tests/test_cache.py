@@ -13,18 +13,18 @@ from typing import Any
 
 import pytest
 
-from judgekit.cache import (
+from judgekit.config.schema import JudgeConfig
+from judgekit.errors import ConfigError
+from judgekit.judge.cache import (
     DB_NAME,
     CachingClient,
     ResponseCache,
     default_cache_dir,
     request_key,
 )
-from judgekit.client import JudgeClient, JudgeResponse, LiteLLMClient
-from judgekit.config import JudgeConfig
-from judgekit.errors import ConfigError
+from judgekit.judge.client import JudgeClient, JudgeResponse, LiteLLMClient
 from judgekit.runner import JudgeRequest, judge_all
-from judgekit.testing import FakeJudge, FaultPlan, constant
+from judgekit.testing.server import FakeJudge, FaultPlan, constant
 
 PROMPTS = [f"rate answer {i}" for i in range(6)]
 
@@ -224,8 +224,8 @@ def test_an_unusable_directory_is_a_config_error_before_any_call(tmp_path: Path)
 
 _SHARING_WRITER = """
 import sys
-from judgekit.cache import ResponseCache
-from judgekit.client import JudgeResponse
+from judgekit.judge.cache import ResponseCache
+from judgekit.judge.client import JudgeResponse
 directory, worker, rows = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 print("ready", flush=True)
 sys.stdin.readline()  # wait for "go": every process opens and writes the new file at once
@@ -265,8 +265,8 @@ def test_several_processes_share_one_cache_file(tmp_path: Path) -> None:
 
 _KILLED_WRITER = """
 import sys, time
-from judgekit.cache import ResponseCache
-from judgekit.client import JudgeResponse
+from judgekit.judge.cache import ResponseCache
+from judgekit.judge.client import JudgeResponse
 cache = ResponseCache(sys.argv[1])
 for i in range(100_000):
     cache.put(f"row-{i}", JudgeResponse(text=f"answer {i}"), "m")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from conftest import judge_overrides, run_cli
 
-from judgekit.testing import FakeJudge
+from judgekit.testing.server import FakeJudge
 
 ROW = {
     "prompt": "p",
@@ -135,7 +135,7 @@ def test_bad_input_is_one_line_exit_2_and_no_judge_call(
 def test_help_does_not_import_heavy_libraries() -> None:
     code = (
         "import sys\n"
-        "from judgekit.cli import main\n"
+        "from judgekit.cli.run import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('litellm', 'mlflow', 'datasets', 'pandas', 'scipy') if m in sys.modules]\n"
         "print('HEAVY', heavy)\n"

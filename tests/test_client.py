@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from judgekit.client import JudgeResponse, LiteLLMClient, RetryPolicy
-from judgekit.config import JudgeConfig
-from judgekit.direct_client import DirectClient
+from judgekit.config.schema import JudgeConfig
+from judgekit.judge.client import JudgeResponse, LiteLLMClient, RetryPolicy
+from judgekit.judge.direct import DirectClient
 from judgekit.runner import JudgeRequest, judge_all
-from judgekit.testing import FakeJudge, FaultPlan, Reply, constant
+from judgekit.testing.server import FakeJudge, FaultPlan, Reply, constant
 
 MESSAGES = [{"role": "user", "content": "rate this"}]
 

@@ -17,10 +17,11 @@ import pandas as pd
 import pytest
 from conftest import judge_overrides, run_cli
 
-from judgekit.compare import ComparedRun, collect_runs, compare, label_runs, main
-from judgekit.compare_report import metric_part
-from judgekit.compare_tables import align, paired_table
-from judgekit.testing import ChatRequest, FakeJudge, json_scores
+from judgekit.cli.compare import main
+from judgekit.compare.report import metric_part
+from judgekit.compare.runs import ComparedRun, collect_runs, compare, label_runs
+from judgekit.compare.tables import align, paired_table
+from judgekit.testing.server import ChatRequest, FakeJudge, json_scores
 
 N_ROWS = 120
 MAIN_STATS = ("pearson", "qwk", "mae")
@@ -329,14 +330,16 @@ def test_metric_names_are_sanitised_for_mlflow() -> None:
 
 
 def test_public_names_exist() -> None:
-    from judgekit import compare, compare_report, compare_tables
+    from judgekit.compare import report as compare_report
+    from judgekit.compare import runs as compare
+    from judgekit.compare import tables as compare_tables
 
     for module in (compare, compare_report, compare_tables):
         assert all(hasattr(module, name) for name in module.__all__), module.__name__
 
 
 def test_usage_counts_each_call_once_and_prices_only_known_models() -> None:
-    from judgekit.compare_tables import metrics_table
+    from judgekit.compare.tables import metrics_table
 
     # Two examples × two scores: four rows, but two calls. Call 0: 100 + 10 tokens, 0.5 s;
     # call 1: 200 + 20 tokens, cached (0 s, left out of the latency). Tokens 330, latency 0.5.

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from judgekit.cli import compose_config, conf_dir, to_config
-from judgekit.config import Config, ScoreSpec
+from judgekit.config.compose import compose_config, conf_dir, to_config
+from judgekit.config.schema import Config, ScoreSpec
 from judgekit.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,10 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from judgekit.config import DatasetConfig, FieldsConfig, ScoreSchemaConfig, ScoreSpec
-from judgekit.data import load_examples
+from judgekit.config.schema import DatasetConfig, FieldsConfig, ScoreSchemaConfig, ScoreSpec
+from judgekit.data.loading import load_examples
+from judgekit.data.sampling import sample_examples
 from judgekit.errors import DatasetError
-from judgekit.sampling import sample_examples
 
 SCHEMA = ScoreSchemaConfig(name="h", scores=[ScoreSpec(name="helpfulness", minimum=0, maximum=4)])
 ROWS = [

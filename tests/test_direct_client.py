@@ -18,10 +18,10 @@ import pytest
 from conftest import judge_overrides, run_cli
 
 import judgekit
-from judgekit.config import JudgeConfig
-from judgekit.direct_client import DirectClient
+from judgekit.config.schema import JudgeConfig
 from judgekit.errors import ConfigError
-from judgekit.testing import FakeJudge
+from judgekit.judge.direct import DirectClient
+from judgekit.testing.server import FakeJudge
 
 ROWS = [
     {"prompt": f"question {i}", "response": f"answer {i}", "helpfulness": i % 5} for i in range(12)

@@ -20,12 +20,12 @@ import pandas as pd
 import pytest
 from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
 
-from judgekit.cache import DB_NAME, CachingClient, ResponseCache, request_key
-from judgekit.client import JudgeResponse, LiteLLMClient
-from judgekit.config import JudgeConfig
+from judgekit.config.schema import JudgeConfig
 from judgekit.errors import ConfigError
+from judgekit.judge.cache import DB_NAME, CachingClient, ResponseCache, request_key
+from judgekit.judge.client import JudgeResponse, LiteLLMClient
 from judgekit.runner import JudgeRequest, judge_all
-from judgekit.testing import FakeJudge, FaultPlan
+from judgekit.testing.server import FakeJudge, FaultPlan
 
 PARALLELISM = 4
 

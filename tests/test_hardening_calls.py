@@ -19,12 +19,12 @@ import pytest
 from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
 
 import judgekit
-from judgekit.client import REQUEST_FAILURES, JudgeResponse, LiteLLMClient, classify_error
-from judgekit.config import JudgeConfig
-from judgekit.direct_client import DirectClient
+from judgekit.config.schema import JudgeConfig
 from judgekit.errors import RunError
+from judgekit.judge.client import REQUEST_FAILURES, JudgeResponse, LiteLLMClient, classify_error
+from judgekit.judge.direct import DirectClient
 from judgekit.runner import JudgeRequest, ProgressLog, judge_all
-from judgekit.testing import FakeJudge, FaultPlan, Reply, constant, json_scores
+from judgekit.testing.server import FakeJudge, FaultPlan, Reply, constant, json_scores
 
 MESSAGES = [{"role": "user", "content": "rate this"}]
 ROWS = [
@@ -479,9 +479,9 @@ def test_classification_is_by_exception_type_not_message() -> None:
 def test_the_first_calls_clock_starts_after_litellm_is_imported(fake_judge: FakeJudge) -> None:
     code = f"""
 import asyncio, json, sys, time
-import judgekit.client as client_module
-from judgekit.client import LiteLLMClient
-from judgekit.config import JudgeConfig
+import judgekit.judge.client as client_module
+from judgekit.judge.client import LiteLLMClient
+from judgekit.config.schema import JudgeConfig
 
 seen = []
 real = time.perf_counter

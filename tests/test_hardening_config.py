@@ -21,10 +21,10 @@ import pytest
 from aiohttp import web
 from conftest import TEST_KEY, judge_overrides, run_cli
 
-from judgekit.cli import compose_config, to_config
-from judgekit.config import CacheMode, Config, Switch
+from judgekit.config.compose import compose_config, to_config
+from judgekit.config.schema import CacheMode, Config, Switch
 from judgekit.errors import ConfigError
-from judgekit.testing import FakeJudge
+from judgekit.testing.server import FakeJudge
 
 ROW = {"prompt": "p", "response": "r", "helpfulness": 2}
 PASTED_KEY = "ZZTESTKEY123xyz"
@@ -205,7 +205,7 @@ def test_progress_keeps_accepting_yaml_booleans(value: str, expected: Switch) ->
 def test_choices_compare_and_serialise_as_their_plain_values() -> None:
     from omegaconf import OmegaConf
 
-    from judgekit.tracking import flatten_params
+    from judgekit.tracking.runs import flatten_params
 
     composed = compose_config(["cache.mode=off", "judge.client=litellm"])
     cfg: Config = to_config(composed)
@@ -223,7 +223,7 @@ def test_choices_compare_and_serialise_as_their_plain_values() -> None:
 
 
 def test_choice_fields_are_checked_when_built_in_python_too() -> None:
-    from judgekit.config import CacheConfig, RunnerConfig
+    from judgekit.config.schema import CacheConfig, RunnerConfig
 
     assert CacheConfig(mode="refresh").mode is CacheMode.refresh  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="cache.mode: 'sometimes' is not valid"):
@@ -233,7 +233,7 @@ def test_choice_fields_are_checked_when_built_in_python_too() -> None:
 
 
 def test_every_float_key_refuses_nan_naming_the_key() -> None:
-    from judgekit.config import (
+    from judgekit.config.schema import (
         JudgeConfig,
         LocalModelConfig,
         RubricLabel,
@@ -442,7 +442,7 @@ def test_a_run_loads_its_data_once_the_pre_check_setup_is_reused(
     code = (
         "import sys\n"
         "from judgekit import pipeline\n"
-        "from judgekit.cli import main\n"
+        "from judgekit.cli.run import main\n"
         "real, calls = pipeline.prepare, []\n"
         "def counted(*args, **kwargs):\n"
         "    calls.append(1)\n"

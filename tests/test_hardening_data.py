@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import judge_overrides, run_cli
 
-from judgekit.config import (
+from judgekit.config.schema import (
     DatasetConfig,
     FieldsConfig,
     Message,
@@ -26,10 +26,10 @@ from judgekit.config import (
     ScoreSchemaConfig,
     ScoreSpec,
 )
-from judgekit.data import Example, load_examples
+from judgekit.data.loading import Example, load_examples
 from judgekit.errors import ConfigError, DatasetError, TemplateError
-from judgekit.prompts import MAX_TEXT, render, shown_fields
-from judgekit.testing import FakeJudge
+from judgekit.prompts.render import MAX_TEXT, render, shown_fields
+from judgekit.testing.server import FakeJudge
 
 ROW = {
     "prompt": "p",
@@ -465,7 +465,7 @@ def test_the_pre_pass_renders_every_row_and_keeps_none() -> None:
     """20,000 prompts of 10 kB each would hold 200 MB; the pre-pass holds about one at a time."""
     import tracemalloc
 
-    from judgekit.cli import compose_config, to_config
+    from judgekit.config.compose import compose_config, to_config
     from judgekit.pipeline import _render_all
 
     cfg = to_config(compose_config(["prompt=v1", "score=helpfulness"]))
@@ -487,7 +487,7 @@ def test_the_pre_pass_renders_every_row_and_keeps_none() -> None:
 
 
 def _prepared(path: Path, *overrides: str):  # noqa: ANN202
-    from judgekit.cli import compose_config, to_config
+    from judgekit.config.compose import compose_config, to_config
     from judgekit.pipeline import prepare
 
     cfg = to_config(

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
 
-from judgekit.testing import ChatRequest, FakeJudge, json_scores
+from judgekit.testing.server import ChatRequest, FakeJudge, json_scores
 
 N_ROWS = 40
 

@@ -22,12 +22,12 @@ import pytest
 from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
 from test_remote_tracking import _free_port, _wait_for
 
-from judgekit.compare import ComparedRun, label_runs
-from judgekit.compare import main as compare_main
-from judgekit.compare_report import format_text
-from judgekit.compare_tables import paired_table
-from judgekit.testing import FakeJudge, json_scores
-from judgekit.tracking_process import HOST_TAG, PID_TAG, START_TAG, is_ghost, process_tags
+from judgekit.cli.compare import main as compare_main
+from judgekit.compare.report import format_text
+from judgekit.compare.runs import ComparedRun, label_runs
+from judgekit.compare.tables import paired_table
+from judgekit.testing.server import FakeJudge, json_scores
+from judgekit.tracking.process import HOST_TAG, PID_TAG, START_TAG, is_ghost, process_tags
 
 GARBAGE = bytes(range(256)) * 20  # not an SQLite header: "file is not a database"
 
@@ -208,7 +208,7 @@ def test_a_server_that_dies_mid_run_keeps_the_results_and_prints_the_report(
 def _runs(uri: str) -> list:
     from mlflow.tracking import MlflowClient
 
-    from judgekit.tracking import store_lock
+    from judgekit.tracking.runs import store_lock
 
     with store_lock(uri):  # a job may be creating the store's tables right now
         client = MlflowClient(tracking_uri=uri)
@@ -374,8 +374,8 @@ def test_too_few_shared_examples_give_no_verdict() -> None:
 
 
 def test_the_text_report_says_why_runs_are_not_comparable() -> None:
-    from judgekit.compare import Comparison
-    from judgekit.compare_tables import metrics_table
+    from judgekit.compare.runs import Comparison
+    from judgekit.compare.tables import metrics_table
 
     base, other = _run("a", 30, "d1"), _run("b", 30, "d2")
     paired = _paired(base, other)

@@ -19,13 +19,13 @@ import pytest
 from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
 
 import judgekit
-from judgekit.config import Config, DatasetConfig, RubricLabel, ScoreSchemaConfig, ScoreSpec
+from judgekit.config.schema import Config, DatasetConfig, RubricLabel, ScoreSchemaConfig, ScoreSpec
 from judgekit.errors import ConfigError, RunError, SecretError
 from judgekit.jobs import Job
 from judgekit.jobs.executors import make_executor, process_alive, process_start
 from judgekit.jobs.store import JobStore, config_from_dict, config_to_dict
 from judgekit.jobs.submission import durable_config
-from judgekit.testing import FakeJudge, json_scores
+from judgekit.testing.server import FakeJudge, json_scores
 
 INLINE = DatasetConfig(source="inline", rows=[{"prompt": "p", "response": "r"}])
 
@@ -141,7 +141,7 @@ def test_process_checks_name_one_process_even_after_its_pid_is_reused() -> None:
 def test_job_commands_answer_without_loading_heavy_libraries(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from judgekit.cli import main\n"
+        "from judgekit.cli.run import main\n"
         f"assert main(['status', '--jobs-dir', {str(tmp_path)!r}]) == 0\n"
         "print('HEAVY', [m for m in ('litellm', 'mlflow', 'pandas', 'submitit') if m in sys.modules])\n"
     )

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from conftest import TEST_KEY, judge_overrides, run_cli
 
-from judgekit.cli import compose_config, conf_dir
-from judgekit.testing import FakeJudge, json_scores
+from judgekit.config.compose import compose_config, conf_dir
+from judgekit.testing.server import FakeJudge, json_scores
 
 N_ROWS = 16
 OWN = sorted(p.stem for p in (conf_dir() / "hydra" / "launcher").glob("*.yaml"))

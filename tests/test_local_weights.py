@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import judgekit.local
-from judgekit.config import LocalModelConfig
+from judgekit.config.schema import LocalModelConfig
 from judgekit.errors import ConfigError, WeightsError
 from judgekit.local import weights
 from judgekit.local.weights import (

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 from conftest import judge_overrides, run_cli
 
-from judgekit.testing import FakeJudge, json_scores
+from judgekit.testing.server import FakeJudge, json_scores
 
 CHROMIUM = Path("/usr/bin/chromium")
 METRIC = "helpfulness/pearson"

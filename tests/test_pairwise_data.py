@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from conftest import SHARED_DATA, shared_data
 
-from judgekit.adapters import pandalm
-from judgekit.cli import compose_config, to_config
-from judgekit.config import Config, DatasetConfig, FieldsConfig
-from judgekit.data import Example, load_examples
+from judgekit.config.compose import compose_config, to_config
+from judgekit.config.schema import Config, DatasetConfig, FieldsConfig
+from judgekit.data.adapters import pandalm
+from judgekit.data.loading import Example, load_examples
 from judgekit.errors import DatasetError
-from judgekit.prompts import check_template_fields, render
-from judgekit.stats_pairwise import majority_verdict
+from judgekit.prompts.render import check_template_fields, render
+from judgekit.stats.pairwise import majority_verdict
 
 # option: (a file it reads, rows, human labels) - counts from each folder's PROVENANCE.md
 DATASETS = {

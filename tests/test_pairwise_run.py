@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import judge_overrides, run_cli
 
-from judgekit.testing import ChatRequest, FakeJudge
+from judgekit.testing.server import ChatRequest, FakeJudge
 
 # GOOD is in ans1 for pairs 0-4 and in ans2 for pairs 5-9. Humans agree on 0-3 and 5-8, disagree
 # on 4 and call 9 a tie.

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from judgekit import parsing
-from judgekit.config import HELPSTEER2_SCORES, ParserConfig, RubricLabel, ScoreSpec
+from judgekit.config.schema import HELPSTEER2_SCORES, ParserConfig, RubricLabel, ScoreSpec
 from judgekit.errors import ConfigError
 from judgekit.parsing import (
     FAILURE_REASONS,

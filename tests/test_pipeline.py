@@ -13,7 +13,7 @@ import pytest
 from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
 from scipy import stats as sps
 
-from judgekit.testing import FakeJudge, FaultPlan, Reply, json_scores
+from judgekit.testing.server import FakeJudge, FaultPlan, Reply, json_scores
 
 N_ROWS = 24
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from judgekit.cli import compose_config, conf_dir, to_config
-from judgekit.config import Message, PromptConfig
-from judgekit.data import Example
+from judgekit.config.compose import compose_config, conf_dir, to_config
+from judgekit.config.schema import Message, PromptConfig
+from judgekit.data.loading import Example
 from judgekit.errors import TemplateError
-from judgekit.prompts import check_template_fields, item_fields, json_example, render
+from judgekit.prompts.render import check_template_fields, item_fields, json_example, render
 
 EXAMPLE = Example(id="0", item={"prompt": "What is 2+2?", "response": "4"}, human={})
 PAIR = Example(id="0", item={"prompt": "What is 2+2?", "response_a": "4", "response_b": "5"})

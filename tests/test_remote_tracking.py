@@ -19,7 +19,7 @@ import pytest
 from conftest import TEST_KEY, TEST_KEY_ENV, assert_gone, judge_overrides
 
 import judgekit
-from judgekit.testing import FakeJudge, json_scores
+from judgekit.testing.server import FakeJudge, json_scores
 
 N_ROWS = 30
 

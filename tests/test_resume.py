@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
 
-from judgekit.testing import FakeJudge
+from judgekit.testing.server import FakeJudge
 
 N_ROWS = 120
 
@@ -118,7 +118,7 @@ def _runs(workdir: Path):  # noqa: ANN202
 
 @pytest.mark.slow
 def test_rejudge_failed_sends_only_the_failed_examples_and_links_the_runs(workdir: Path) -> None:
-    from judgekit.testing import FaultPlan
+    from judgekit.testing.server import FaultPlan
 
     _dataset(workdir / "val.jsonl")
     with FakeJudge(faults=FaultPlan(garbage=0.25, seed=3)) as flaky:
@@ -143,7 +143,7 @@ def test_rejudge_failed_sends_only_the_failed_examples_and_links_the_runs(workdi
 
 @pytest.mark.slow
 def test_min_coverage_fails_the_run_and_keeps_the_results(workdir: Path) -> None:
-    from judgekit.testing import FaultPlan
+    from judgekit.testing.server import FaultPlan
 
     _dataset(workdir / "val.jsonl")
     with FakeJudge(faults=FaultPlan(garbage=0.5, seed=1)) as judge:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import TEST_KEY, judge_overrides, run_cli
 
-from judgekit.testing import FakeJudge, FaultPlan
+from judgekit.testing.server import FakeJudge, FaultPlan
 
 
 def _files_with_key(root: Path) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Tests of judgekit.stats and judgekit.stats_bootstrap; hand arithmetic is shown in comments."""
+"""Tests of judgekit.stats.pointwise and judgekit.stats.bootstrap; hand arithmetic is shown in comments."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from judgekit import stats, stats_bootstrap
-from judgekit.stats import (
+from judgekit.stats import bootstrap as stats_bootstrap
+from judgekit.stats import pointwise as stats
+from judgekit.stats.bootstrap import bootstrap_ci, paired_comparison, table_statistics
+from judgekit.stats.pointwise import (
     STATISTICS,
     JudgekitStatsWarning,
     aggregate,
@@ -18,7 +20,6 @@ from judgekit.stats import (
     krippendorff_alpha,
     percentiles,
 )
-from judgekit.stats_bootstrap import bootstrap_ci, paired_comparison, table_statistics
 
 NAN = math.nan
 TOL = 1e-12

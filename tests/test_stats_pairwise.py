@@ -7,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from judgekit.stats import JudgekitStatsWarning
-from judgekit.stats_pairwise import (
+from judgekit.stats.pairwise import (
     CEILING_STATISTICS,
     PAIRWISE_STATISTICS,
     SWAP_STATISTICS,
@@ -17,6 +16,7 @@ from judgekit.stats_pairwise import (
     pairwise_agreement,
     preference_from_pointwise,
 )
+from judgekit.stats.pointwise import JudgekitStatsWarning
 
 A, B, T, N = 0.0, 1.0, 0.5, math.nan  # verdict values: A, B, tie, none
 HUMAN = [A, A, B, B, T, A, B, N, A, B]

@@ -1,4 +1,4 @@
-"""Tests for judgekit.testing: the fake judge over real HTTP (httpx, openai, litellm, the CLI)."""
+"""Tests for judgekit.testing.server: the fake judge over real HTTP (httpx, openai, litellm, the CLI)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import openai
 import pytest
 
 from judgekit import testing
-from judgekit.testing import (
+from judgekit.testing.server import (
     ChatRequest,
     FakeJudge,
     FaultPlan,
@@ -556,7 +556,7 @@ def test_litellm_talks_to_the_fake_judge(start: Start, monkeypatch: pytest.Monke
 
 @pytest.fixture
 def run_cli() -> Iterator[Callable[..., tuple[subprocess.Popen[str], str]]]:
-    """Start ``python -m judgekit.testing ARGS`` and read its URL; killed if a test fails."""
+    """Start ``python -m judgekit.testing.server ARGS`` and read its URL; killed if a test fails."""
     processes: list[subprocess.Popen[str]] = []
 
     def _run(*args: str) -> tuple[subprocess.Popen[str], str]:

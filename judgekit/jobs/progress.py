@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any
 
-from judgekit.config import TrackingConfig
+from judgekit.config.schema import TrackingConfig
 from judgekit.jobs.store import JobStore
 
 __all__ = ["ProgressReporter", "find_job_run", "mark_run_failed"]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from judgekit.config import Config
+from judgekit.config.schema import Config
 from judgekit.errors import ConfigError
 from judgekit.jobs.store import config_from_dict
 
@@ -26,8 +26,8 @@ def load_result(directory: str | Path, config: Config | None = None) -> Any:
     """
     import pandas as pd
 
-    from judgekit.agreement_report import AgreementReport
     from judgekit.pipeline import RunResult
+    from judgekit.stats.report import AgreementReport
 
     path = Path(directory).expanduser()
     for name in ("results.parquet", "summary.json"):
@@ -52,7 +52,7 @@ def load_result(directory: str | Path, config: Config | None = None) -> Any:
 
 
 def _examples(path: Path, cfg: Config) -> list[Any]:
-    from judgekit.data import Example
+    from judgekit.data.loading import Example
     from judgekit.jobs.worker import EXAMPLES_FILE
 
     saved = path / EXAMPLES_FILE

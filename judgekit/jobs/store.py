@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from judgekit.config import Config
+from judgekit.config.schema import Config
 from judgekit.errors import ConfigError
 
 __all__ = [

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from judgekit.config import (
+from judgekit.config.schema import (
     Config,
     DatasetConfig,
     FieldsConfig,
@@ -129,7 +129,7 @@ def submit_config(
 def durable_config(cfg: Config, cwd: Path) -> Config:
     """Pin what depends on where and when the job runs: an absolute SQLite tracking store and
     response cache, so every attempt (and every reader) uses the same ones."""
-    from judgekit.cache import default_cache_dir
+    from judgekit.judge.cache import default_cache_dir
 
     uri = cfg.tracking.uri
     if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
@@ -169,7 +169,7 @@ def prepare_tracking_store(uri: str, experiment: str) -> None:
 
     path = Path(uri.removeprefix("sqlite:///"))
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(f"{path}.lock", "a") as lock:  # the same lock as judgekit.tracking.store_lock
+    with open(f"{path}.lock", "a") as lock:  # the same lock as judgekit.tracking.runs.store_lock
         fcntl.flock(lock, fcntl.LOCK_EX)
         client = MlflowClient(tracking_uri=uri)
         if client.get_experiment_by_name(experiment) is None:

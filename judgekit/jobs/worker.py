@@ -150,7 +150,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def _run(store: JobStore, attempt: int) -> tuple[str | None, int]:
     """Prepare, judge (reporting progress) and write the outputs; returns (MLflow run, examples)."""
     from judgekit import pipeline
-    from judgekit.cli import quiet_third_party_loggers
+    from judgekit.logs import quiet_third_party_loggers
 
     quiet_third_party_loggers()
     record = store.record()

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from judgekit.config import LocalModelConfig
+from judgekit.config.schema import LocalModelConfig
 from judgekit.local.server import LocalServer
 from judgekit.local.weights import resolve_weights
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from judgekit.config import LocalModelConfig
+from judgekit.config.schema import LocalModelConfig
 from judgekit.errors import ConfigError, WeightsError
 from judgekit.paths import default_cache_dir
 

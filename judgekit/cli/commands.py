@@ -1,0 +1,27 @@
+"""Subcommands of ``judgekit`` that are not a judge run: doctor, fake-judge, compare, and the
+job commands submit, status, result, cancel."""
+
+from __future__ import annotations
+
+__all__ = ["dispatch"]
+
+
+def dispatch(name: str, argv: list[str]) -> int:
+    """Run subcommand ``name`` with its own arguments; returns the exit code."""
+    if name == "fake-judge":
+        from judgekit.testing.cli import main as fake_judge_main
+
+        return fake_judge_main(argv)
+    if name == "doctor":
+        from judgekit.doctor import main as doctor_main
+
+        return doctor_main(argv)
+    if name == "compare":
+        from judgekit.cli.compare import main as compare_main
+
+        return compare_main(argv)
+    if name in ("submit", "status", "result", "cancel"):
+        from judgekit.cli.jobs import main as jobs_main
+
+        return jobs_main(name, argv)
+    raise ValueError(f"unknown subcommand {name!r}")

@@ -1,0 +1,58 @@
+"""What a comparison is made of: the runs it reads and the tables it produces."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["ComparedRun", "Comparison"]
+
+
+@dataclass
+class ComparedRun:
+    """One judgekit run as the comparison sees it: its MLflow record and its results table."""
+
+    run_id: str
+    name: str
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    params: dict[str, str]
+    start_time: int
+    label: str = ""
+    """What sets this run apart from the others (``prompt=v2``); set by :func:`label_runs`."""
+    results: pd.DataFrame | None = None
+    """Its ``results.parquet``; None when the run has none."""
+    ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Declared (minimum, maximum) per score, from its ``resolved_config.json``."""
+
+    @classmethod
+    def from_mlflow(cls, run: Any) -> ComparedRun:
+        """Wrap an ``mlflow.entities.Run``."""
+        data, info = run.data, run.info
+        name = info.run_name or data.tags.get("mlflow.runName", info.run_id)
+        return cls(info.run_id, name, data.tags, data.metrics, data.params, info.start_time or 0)
+
+    @property
+    def scores(self) -> list[str]:
+        """Scores with agreement figures (human labels), in the order they were logged."""
+        names = [key[: -len("/n_scored")] for key in self.metrics if key.endswith("/n_scored")]
+        # <score>_preference is derived from pairs of rows, not a per-example score: not paired here.
+        return [n for n in names if not (n.endswith("_preference") and n[:-11] in names)]
+
+
+@dataclass
+class Comparison:
+    """Runs side by side (``table``) and each run against the baseline (``paired``)."""
+
+    runs: list[ComparedRun]
+    baseline: ComparedRun
+    table: pd.DataFrame
+    """One row per (run, score): statistics with ``_ci_low``/``_ci_high``, coverage, usage."""
+    paired: pd.DataFrame
+    """One row per (run, score, statistic) for every run but the baseline."""
+    statistics: list[str]
+    resamples: int
+    confidence: float
+    sweep_id: str | None = None

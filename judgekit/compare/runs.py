@@ -1,0 +1,268 @@
+"""``judgekit compare``: put the runs of a sweep side by side and test their differences.
+
+Collects finished judgekit runs from MLflow (a sweep, explicit run ids, or the whole
+experiment), labels each by what varies between them (``prompt=v2``), tabulates the logged
+agreement statistics with their bootstrap intervals, and compares every run with a baseline by a
+paired bootstrap over the examples both scored
+(:func:`judgekit.stats.bootstrap.paired_comparison`). :mod:`judgekit.compare.report` prints the
+result, writes it to ``--out`` and logs it as a summary run (tag ``judgekit.kind=comparison``),
+which later comparisons leave out.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from judgekit.compare.records import ComparedRun, Comparison
+from judgekit.errors import JudgekitError
+
+__all__ = [
+    "ComparedRun",
+    "Comparison",
+    "collect_runs",
+    "compare",
+    "label_runs",
+    "load_artifacts",
+]
+
+DEFAULT_STATISTICS = (
+    *("pearson", "spearman", "kendall", "mae", "rmse"),
+    *("exact_agreement", "within1_agreement", "qwk"),
+)
+KIND_TAG, SWEEP_TAG, JOB_TAG = "judgekit.kind", "judgekit.sweep_id", "judgekit.sweep_job"
+LABEL_TAGS = {
+    "judge": "judgekit.judge",
+    "model": "judgekit.judge_model",
+    "prompt": "judgekit.prompt",
+    "score": "judgekit.score",
+    "dataset": "judgekit.dataset",
+}
+"""Short label key → the tag it is read from, in the order labels use them."""
+CONNECTION_KEYS = frozenset({"judge.api_base", "judge.api_key_env", "judge.timeout_s"})
+"""Overrides that say how a judge was reached, not what it was: used in labels last."""
+
+
+def fail(message: str) -> JudgekitError:
+    """A user-facing error of the compare command (printed on one line, exit code 2)."""
+    return JudgekitError(message)
+
+
+# --- collecting runs -------------------------------------------------------------------------
+
+
+def collect_runs(
+    client: Any,
+    experiment: str,
+    *,
+    sweep: str | None = None,
+    run_ids: list[str] | None = None,
+    baseline: str | None = None,
+) -> tuple[list[ComparedRun], ComparedRun, str | None]:
+    """The runs to compare in order, the baseline among them, and the sweep id they come from."""
+    sweep_id = None
+    if run_ids:
+        runs = [_get_run(client, run_id) for run_id in dict.fromkeys(run_ids)]
+    else:
+        runs, sweep_id = _select_sweep(_experiment_runs(client, experiment), sweep, experiment)
+    runs = _order(runs)
+    base = next((r for r in runs if r.run_id == baseline), None) if baseline else runs[0]
+    if base is None:
+        base = _get_run(client, str(baseline))
+        runs = [base, *runs]
+    if len(runs) < 2:
+        where = f"sweep {sweep_id}" if sweep_id else f"experiment {experiment!r}"
+        raise fail(
+            f"only 1 run to compare in {where} ({runs[0].run_id}); compare needs 2 or more: "
+            "pass --runs ID ID ... or --baseline RUN_ID"
+        )
+    return runs, base, sweep_id
+
+
+def _get_run(client: Any, run_id: str) -> ComparedRun:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = ComparedRun.from_mlflow(client.get_run(run_id))
+    except MlflowException:
+        raise fail(f"run {run_id!r} not found in {client.tracking_uri}") from None
+    if run.tags.get(KIND_TAG) == "comparison":
+        raise fail(f"run {run_id!r} is a comparison summary, not a judgekit run")
+    return run
+
+
+def _experiment_runs(client: Any, experiment: str) -> list[ComparedRun]:
+    """The FINISHED judgekit runs of ``experiment`` (comparison summaries left out)."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        names = ", ".join(e.name for e in client.search_experiments()) or "none"
+        raise fail(
+            f"--experiment: no experiment {experiment!r} in {client.tracking_uri}; "
+            f"experiments there: {names}"
+        )
+    runs, token = [], None
+    while True:
+        page = client.search_runs(
+            [found.experiment_id], "attributes.status = 'FINISHED'", page_token=token
+        )
+        runs += [ComparedRun.from_mlflow(r) for r in page]
+        token = page.token
+        if not token:
+            break
+    runs = [r for r in runs if r.tags.get(KIND_TAG) != "comparison"]
+    if not runs:
+        raise fail(f"no FINISHED judgekit runs in experiment {experiment!r}; run judgekit first")
+    return runs
+
+
+def _select_sweep(
+    runs: list[ComparedRun], sweep: str | None, experiment: str
+) -> tuple[list[ComparedRun], str | None]:
+    """The runs of one sweep (``latest`` = that of the newest run with a sweep id)."""
+    swept = [r for r in runs if r.tags.get(SWEEP_TAG)]
+    if sweep is None and not swept:
+        return runs, None
+    if not swept:
+        raise fail(
+            f"--sweep {sweep}: no run in experiment {experiment!r} has a {SWEEP_TAG} tag "
+            "(runs of `judgekit -m ...` do); pass --runs ID ID ... instead"
+        )
+    ids = [r.tags[SWEEP_TAG] for r in sorted(swept, key=lambda r: r.start_time)]
+    if sweep in (None, "latest"):
+        chosen: str | None = ids[-1]
+    else:  # the tag value, or the sweep directory as given on the command line
+        chosen = next((s for s in (sweep, str(Path(sweep).resolve())) if s in ids), None)
+    if chosen is None:
+        known = ", ".join(dict.fromkeys(reversed(ids)))
+        raise fail(f"--sweep {sweep}: no run has this sweep id; sweeps (newest first): {known}")
+    return [r for r in swept if r.tags[SWEEP_TAG] == chosen], chosen
+
+
+def _order(runs: list[ComparedRun]) -> list[ComparedRun]:
+    """By job number when all runs are jobs of one sweep, else by start time."""
+    one_sweep = len({r.tags.get(SWEEP_TAG) for r in runs}) == 1
+    if one_sweep and all(r.tags.get(JOB_TAG, "").isdigit() for r in runs):
+        return sorted(runs, key=lambda r: int(r.tags[JOB_TAG]))
+    return sorted(runs, key=lambda r: r.start_time)
+
+
+# --- labels ----------------------------------------------------------------------------------
+
+
+def _facts(run: ComparedRun) -> dict[str, str]:
+    """What a run was: its judgekit tags, then the overrides of its command line."""
+    facts = {short: run.tags[tag] for short, tag in LABEL_TAGS.items() if tag in run.tags}
+    for override in run.tags.get("judgekit.overrides", "").split():
+        key, sep, value = override.lstrip("+~").partition("=")
+        if sep and key not in facts:
+            facts[key] = value.replace("\\", "")
+    return facts
+
+
+def _distinct(facts: list[dict[str, str]], keys: list[str]) -> int:
+    """How many different runs ``keys`` tell apart."""
+    return len({tuple(f.get(k, "-") for k in keys) for f in facts})
+
+
+def label_runs(runs: list[ComparedRun]) -> None:
+    """Label each run by the fewest facts that tell the runs apart (``prompt=v2``).
+
+    Facts are taken in order (judge, model, prompt, score, dataset, then overrides) and one is
+    kept only when it separates runs the kept ones do not. Runs that nothing separates are
+    labelled by run name; a label still shared gets the start of the run id.
+    """
+    facts = [_facts(r) for r in runs]
+    keys: list[str] = []
+    candidates = dict.fromkeys(k for f in facts for k in f)
+    for key in sorted(candidates, key=lambda k: k in CONNECTION_KEYS):  # stable: order kept
+        if _distinct(facts, [*keys, key]) > _distinct(facts, keys):
+            keys.append(key)
+    labels = [
+        ",".join(f"{k}={f.get(k, '-')}" for k in keys) or r.name
+        for r, f in zip(runs, facts, strict=True)
+    ]
+    counts = Counter(labels)
+    for run, label in zip(runs, labels, strict=True):
+        run.label = label if counts[label] == 1 else f"{label} [{run.run_id[:8]}]"
+
+
+# --- artifacts -------------------------------------------------------------------------------
+
+
+def load_artifacts(client: Any, runs: list[ComparedRun], dst: Path) -> None:
+    """Download each run's ``results.parquet`` and declared score ranges (None/{} if absent)."""
+    for run in runs:
+        table = _download(client, run.run_id, "results.parquet", dst)
+        run.results = pd.read_parquet(table) if table else None
+        config = _download(client, run.run_id, "resolved_config.json", dst)
+        specs = json.loads(config.read_text())["score"]["scores"] if config else []
+        run.ranges = {
+            s["name"]: (float(s["minimum"]), float(s["maximum"]))
+            for s in specs
+            if s.get("minimum") is not None and s.get("maximum") is not None
+        }
+
+
+def _download(client: Any, run_id: str, name: str, dst: Path) -> Path | None:
+    target = dst / run_id
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        return Path(client.download_artifacts(run_id, name, str(target)))
+    except Exception:  # MlflowException or OSError: the run simply has no such artifact
+        return None
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def compare(
+    client: Any,
+    experiment: str = "judgekit",
+    *,
+    sweep: str | None = None,
+    run_ids: list[str] | None = None,
+    baseline: str | None = None,
+    scores: list[str] | None = None,
+    statistics: tuple[str, ...] | list[str] = DEFAULT_STATISTICS,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    min_shared: int = 10,
+) -> Comparison:
+    """Collect, label and load the runs, then build both tables (see the module docstring).
+
+    A run whose data differ from the baseline's (dataset digest), or that shares fewer than
+    ``min_shared`` scored examples with it, is ``not comparable``: no verdict.
+    """
+    from judgekit.compare.tables import metrics_table, paired_table
+
+    runs, base, sweep_id = collect_runs(
+        client, experiment, sweep=sweep, run_ids=run_ids, baseline=baseline
+    )
+    label_runs(runs)
+    chosen = _choose_scores(runs, scores)
+    with tempfile.TemporaryDirectory(prefix="judgekit-compare-") as tmp:
+        load_artifacts(client, runs, Path(tmp))
+    stats = list(statistics)
+    table = metrics_table(runs, base, chosen, stats)
+    paired = paired_table(
+        runs, base, chosen, stats, resamples=resamples, confidence=confidence, min_shared=min_shared
+    )
+    return Comparison(runs, base, table, paired, stats, resamples, confidence, sweep_id)
+
+
+def _choose_scores(runs: list[ComparedRun], wanted: list[str] | None) -> list[str]:
+    available = list(dict.fromkeys(s for run in runs for s in run.scores))
+    if not available:
+        raise fail("none of the runs has agreement figures (a score with human labels) to compare")
+    unknown = [s for s in wanted or [] if s not in available]
+    if unknown:
+        raise fail(
+            f"--score: {', '.join(unknown)} not logged by these runs; "
+            f"scores with agreement figures: {', '.join(available)}"
+        )
+    return list(wanted) if wanted else available

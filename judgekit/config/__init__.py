@@ -1,0 +1,56 @@
+"""The typed config schema (:mod:`judgekit.config.schema`) and the Hydra service that composes it
+(:mod:`judgekit.config.compose`)."""
+
+from __future__ import annotations
+
+from judgekit.config.schema import (
+    CacheConfig,
+    CacheMode,
+    Config,
+    DatasetConfig,
+    DatasetSource,
+    FieldsConfig,
+    JudgeClientKind,
+    JudgeConfig,
+    LocalModelConfig,
+    Message,
+    ParserConfig,
+    ParserKind,
+    PromptConfig,
+    Rejudge,
+    Role,
+    RubricLabel,
+    RunnerConfig,
+    ScoreKind,
+    ScoreSchemaConfig,
+    ScoreSpec,
+    StatsConfig,
+    Switch,
+    TrackingConfig,
+)
+
+__all__ = [
+    "CacheConfig",
+    "CacheMode",
+    "Config",
+    "DatasetConfig",
+    "DatasetSource",
+    "FieldsConfig",
+    "JudgeClientKind",
+    "JudgeConfig",
+    "LocalModelConfig",
+    "Message",
+    "ParserConfig",
+    "ParserKind",
+    "PromptConfig",
+    "Rejudge",
+    "Role",
+    "RubricLabel",
+    "RunnerConfig",
+    "ScoreKind",
+    "ScoreSchemaConfig",
+    "ScoreSpec",
+    "StatsConfig",
+    "Switch",
+    "TrackingConfig",
+]

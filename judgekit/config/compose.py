@@ -1,0 +1,181 @@
+"""The Hydra service: compose ``conf/`` with overrides into a typed :class:`~judgekit.config.Config`.
+
+The only module below the CLI that imports Hydra. The CLI, the Python API, ``doctor`` and the job
+worker all compose through it, so a config means the same thing wherever it is run from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from judgekit.errors import ConfigError
+
+__all__ = [
+    "UID_ENV",
+    "compose_config",
+    "conf_dir",
+    "data_file",
+    "one_line",
+    "register",
+    "run_uid",
+    "sweep_combinations",
+    "to_config",
+]
+
+
+UID_ENV = "JUDGEKIT_RUN_UID"
+"""The variable holding this command's random id: ``main`` sets it, worker processes inherit it."""
+
+
+def conf_dir() -> Path:
+    """The config tree: ``judgekit/_conf`` in an installed wheel, else the repository's ``conf/``."""
+    packaged = Path(__file__).resolve().parent.parent / "_conf"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent.parent / "conf"
+
+
+def data_file(name: str) -> str:
+    """Path of a file shipped in ``judgekit/bundled`` (the ``${judgekit_data:NAME}`` resolver)."""
+    return str(resources.files("judgekit") / "bundled" / name)
+
+
+def run_uid() -> str:
+    """A short random id of this command (the ``${judgekit_uid:}`` resolver).
+
+    It makes run and sweep directories unique even for commands started in the same second.
+    ``main`` draws it once and puts it in the environment, so every job of a sweep, also in
+    joblib or submitit worker processes, resolves the same sweep directory.
+    """
+    uid = os.environ.get(UID_ENV)
+    if not uid:
+        uid = os.environ[UID_ENV] = secrets.token_hex(3)
+    return uid
+
+
+def register() -> None:
+    from hydra.core.config_store import ConfigStore
+    from omegaconf import OmegaConf
+
+    from judgekit.config.schema import Config
+
+    ConfigStore.instance().store(name="judgekit_schema", node=Config)
+    if not OmegaConf.has_resolver("judgekit_data"):
+        OmegaConf.register_new_resolver("judgekit_data", data_file)
+    if not OmegaConf.has_resolver("judgekit_uid"):
+        OmegaConf.register_new_resolver("judgekit_uid", run_uid)
+
+
+def _choice_error(err: BaseException) -> str | None:
+    """OmegaConf's "Invalid value 'x', expected one of [a, b]" as ``key: 'x' is not valid; use a or b``."""
+    cause = err.__cause__ or err.__context__
+    found = re.search(r"Invalid value '(.*)', expected one of \[(.*)\]", str(cause or err))
+    if found is None:
+        return None
+    key = str(getattr(cause, "full_key", None) or getattr(err, "full_key", None) or "")
+    override = re.match(r"Error merging override ([^=]+)=", str(err))
+    if override and not key.startswith(override.group(1)):
+        key = f"{override.group(1)}: {key}" if key else override.group(1)
+    *rest, last = found.group(2).split(", ")
+    valid = f"{', '.join(rest)} or {last}" if rest else last
+    return f"{key}: {found.group(1)!r} is not valid; use {valid}"
+
+
+def one_line(err: BaseException) -> str:
+    """Hydra/OmegaConf messages without their stack hints, folded onto one line."""
+    choice = _choice_error(err)
+    if choice is not None:
+        return choice
+    text = str(err)
+    cause = err.__cause__ or err.__context__
+    if cause is not None and str(cause) and str(cause) not in text:
+        text += "\n" + str(cause)
+    text = text.split("Config search path:")[0]
+    skip = ("Set the environment variable", "object_type=", "full_key:", "reference_type=")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln.rstrip(".:") for ln in lines if not ln.startswith(skip)]
+    return "; ".join(dict.fromkeys(lines)) or type(err).__name__
+
+
+def _unknown_keys(node: Any, where: str = "") -> None:
+    """Refuse keys a schema does not have, however they were added.
+
+    Hydra adds ``+key=value`` and ``++key=value`` with OmegaConf's ``force_add``, which lifts struct
+    mode, and ``OmegaConf.to_object`` then sets such a key as a plain attribute: a typo like
+    ``+runner.paralelism=4`` would pass silently. This walk finds them in every schema node.
+    """
+    import dataclasses
+
+    from omegaconf import DictConfig, ListConfig
+
+    if not isinstance(node, DictConfig | ListConfig) or node._is_none() or node._is_missing():
+        return
+    if node._is_interpolation():
+        return
+    if isinstance(node, ListConfig):
+        for index in range(len(node)):
+            _unknown_keys(node._get_node(index), f"{where}[{index}]")
+        return
+    schema = node._metadata.object_type
+    fields = (
+        {f.name for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else None
+    )
+    for key in node.keys():
+        full = f"{where}.{key!s}" if where else str(key)
+        if fields is not None and key not in fields:
+            name = schema.__name__  # type: ignore[union-attr]
+            raise ConfigError(
+                f"Key {key!r} not in {name!r} ({full}); valid keys: {', '.join(sorted(fields))}"
+            )
+        _unknown_keys(node._get_node(key), full)
+
+
+def to_config(cfg: Any) -> Any:
+    """A composed DictConfig → the typed :class:`judgekit.config.schema.Config` (runs the checks)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    _unknown_keys(cfg)
+    try:
+        return OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as err:
+        raise ConfigError(one_line(err)) from None
+
+
+def compose_config(overrides: list[str], *, return_hydra_config: bool = False) -> Any:
+    """Compose ``conf/config.yaml`` with overrides through Hydra's compose API (a DictConfig)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+    from yaml import MarkedYAMLError, YAMLError
+
+    register()
+    try:
+        with initialize_config_dir(str(conf_dir()), version_base="1.3", job_name="judgekit"):
+            return compose("config", overrides=overrides, return_hydra_config=return_hydra_config)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(one_line(err)) from None
+    except YAMLError as err:  # a config or experiment file that is not valid YAML
+        mark = err.problem_mark if isinstance(err, MarkedYAMLError) else None
+        where = f"{mark.name}, line {mark.line + 1}" if mark is not None else "a config file"
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+
+
+def sweep_combinations(overrides: list[str]) -> list[list[str]]:
+    """Every job's override list of a ``-m`` sweep (Hydra's own basic sweeper logic)."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as err:
+        raise ConfigError(one_line(err)) from None
+    batches = BasicSweeper.split_arguments(parsed, None)
+    return [job for batch in batches for job in batch] or [[]]

@@ -1,0 +1,635 @@
+"""Typed schemas for every config group; Hydra composes YAML on top of them.
+
+Each dataclass is registered in Hydra's ConfigStore by ``judgekit.cli.run`` so that an unknown key or a
+wrong type fails at compose time. Checks that types cannot express (ranges, combinations) live in
+``__post_init__`` and raise :class:`judgekit.errors.ConfigError` naming the key. Code below the CLI
+receives these dataclasses, never a ``DictConfig``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from judgekit.errors import ConfigError
+from judgekit.secrets import looks_like_secret
+
+__all__ = [
+    "CacheConfig",
+    "CacheMode",
+    "Config",
+    "DatasetConfig",
+    "DatasetSource",
+    "FieldsConfig",
+    "JudgeClientKind",
+    "JudgeConfig",
+    "LocalModelConfig",
+    "Message",
+    "ParserConfig",
+    "ParserKind",
+    "PromptConfig",
+    "Rejudge",
+    "Role",
+    "RubricLabel",
+    "RunnerConfig",
+    "ScoreKind",
+    "ScoreSchemaConfig",
+    "ScoreSpec",
+    "StatsConfig",
+    "Switch",
+    "TrackingConfig",
+]
+
+HELPSTEER2_SCORES = ["helpfulness", "correctness", "coherence", "complexity", "verbosity"]
+
+
+# Choice types. OmegaConf looks an Enum member up by its NAME, so each name equals its value; a
+# StrEnum member equals its string (``cfg.cache.mode == "off"``) and prints and serialises as it.
+class JudgeClientKind(StrEnum):
+    """``judge.client``: how judge calls are sent."""
+
+    litellm = "litellm"
+    direct = "direct"
+
+
+class Role(StrEnum):
+    """``prompt.messages[].role``: the chat role of one message."""
+
+    system = "system"
+    user = "user"
+    assistant = "assistant"
+
+
+class ParserKind(StrEnum):
+    """``score.scores[].parser.kind``: how a score is read from the answer."""
+
+    json = "json"
+    regex = "regex"
+
+
+class ScoreKind(StrEnum):
+    """``score.scores[].kind``: a value per response, or a verdict between two."""
+
+    pointwise = "pointwise"
+    preference = "preference"
+
+
+class DatasetSource(StrEnum):
+    """``dataset.source``: where the examples come from."""
+
+    hub = "hub"
+    file = "file"
+    inline = "inline"
+
+
+class Rejudge(StrEnum):
+    """``runner.rejudge``: which examples of an earlier run are judged again."""
+
+    failed = "failed"
+
+
+class CacheMode(StrEnum):
+    """``cache.mode``: how the response cache is used."""
+
+    read_write = "read_write"
+    read_only = "read_only"
+    refresh = "refresh"
+    off = "off"
+
+
+class Switch(StrEnum):
+    """``auto`` | ``true`` | ``false`` (``runner.progress``, ``judge.structured_output``).
+
+    The schema types these keys ``str`` so that YAML booleans (``runner.progress=false`` on the
+    command line) keep working: OmegaConf refuses a bool for an Enum field. ``__post_init__``
+    turns the value into a member, and refuses anything else naming the key.
+    """
+
+    auto = "auto"
+    true = "true"
+    false = "false"
+
+    @classmethod
+    def parse(cls, value: Any, key: str) -> Switch:
+        """``value`` (a string or a YAML bool) as a member; ConfigError naming ``key`` if invalid."""
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            raise ConfigError(f"{key}: {value!r} is not valid; use auto, true or false") from None
+
+
+def _choice(kind: type[StrEnum], value: Any, key: str) -> Any:
+    """``value`` as a member of ``kind``; ConfigError naming ``key`` and the valid values."""
+    try:
+        return kind(value)
+    except ValueError:
+        valid = [member.value for member in kind]
+        listed = ", ".join(valid[:-1]) + f" or {valid[-1]}" if len(valid) > 1 else valid[0]
+        raise ConfigError(f"{key}: {value!r} is not valid; use {listed}") from None
+
+
+def _require_finite(obj: Any, prefix: str) -> None:
+    """Refuse NaN and infinity in every float field of the dataclass ``obj`` (``prefix.key``)."""
+    for item in dataclasses.fields(obj):
+        value = getattr(obj, item.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{prefix}.{item.name}: {value} is not valid; use a finite number")
+
+
+@dataclass
+class LocalModelConfig:
+    """How judgekit starts its own llama.cpp server for ``judge=local*``."""
+
+    weights: str = "qwen2.5-coder-0.5b"
+    """Name of a known weights entry (see ``judgekit.local.weights.KNOWN_WEIGHTS``)."""
+    model_path: str | None = None
+    """A GGUF file to use instead of the known weights; takes precedence when set."""
+    n_threads: int = 1
+    """llama.cpp threads. 1 is steady on a busy 2-core machine; spinning workers collapse at 2."""
+    n_ctx: int = 4096
+    """Context window in tokens; prompts longer than this fail as rows."""
+    startup_timeout_s: float = 180.0
+    """How long to wait for the server's ``/v1/models`` to answer before giving up."""
+
+    def __post_init__(self) -> None:
+        _require_finite(self, "judge.local")
+        if self.n_threads < 1:
+            raise ConfigError(
+                f"judge.local.n_threads: {self.n_threads} is not valid; use 1 or more"
+            )
+        if self.n_ctx < 256:
+            raise ConfigError(f"judge.local.n_ctx: {self.n_ctx} is too small; use 256 or more")
+
+
+@dataclass
+class JudgeConfig:
+    """The judge model and how it is called through litellm."""
+
+    name: str = "custom"
+    """Short name of this judge option, used in tags and tables."""
+    model: str = "???"
+    """A litellm model string, e.g. ``openai/gpt-4o-mini`` or ``openai/NAME`` for any server."""
+    api_base: str | None = None
+    """Base URL of an OpenAI-compatible endpoint; null means the provider's default."""
+    api_key_env: str | None = None
+    """NAME of the environment variable holding the API key (never the key itself)."""
+    temperature: float = 0.0
+    """Sampling temperature; 0.0 for reproducible judgements."""
+    max_tokens: int = 512
+    """Upper bound on the judge's answer length in tokens."""
+    timeout_s: float = 60.0
+    """Per-call timeout in seconds; a call that takes longer is retried, then recorded as failed."""
+    max_retries: int = 3
+    """Retries after the first attempt on 429, 5xx and timeouts (not on other 4xx)."""
+    retry_backoff_s: float = 1.0
+    """Base of the exponential backoff between retries (seconds, with jitter)."""
+    retry_max_wait_s: float = 60.0
+    """Upper bound on one wait between retries, including a server's ``Retry-After``."""
+    rpm: float | None = None
+    """Requests per minute, enforced client-side; null = no limit."""
+    tpm: float | None = None
+    """Tokens per minute (prompt + completion, estimated before the call and corrected after),
+    enforced client-side; null = no limit."""
+    structured_output: str = "auto"  # a Switch; typed str so that YAML booleans parse
+    """``auto`` | ``true`` | ``false``: send a JSON schema of the scores as ``response_format``."""
+    logprobs: bool = False
+    """Ask for ``top_logprobs`` and report logprob-weighted expected scores next to parsed ones."""
+    top_logprobs: int = 10
+    """How many alternatives per token to ask for when ``logprobs`` is on."""
+    swap: bool = False
+    """Pairwise: judge every pair in both orders (A/B and B/A). Consistent verdicts stand; an
+    inconsistent pair counts as a tie (and is counted as inconsistent)."""
+    local: LocalModelConfig | None = None
+    """When set, judgekit starts a llama.cpp server for this judge and stops it afterwards."""
+    extra_params: dict[str, Any] = field(default_factory=dict)
+    """Further keyword arguments passed to ``litellm.acompletion`` unchanged."""
+    client: JudgeClientKind = JudgeClientKind.litellm
+    """``litellm`` (any provider) | ``direct``: a plain HTTP POST to an OpenAI-compatible
+    ``api_base`` (``openai/<model>`` only), for fast local endpoints where litellm's CPU cost per
+    call is the limit. Same retries, cache keys and failure reasons."""
+    header_env: dict[str, str] = field(default_factory=dict)
+    """Secret HTTP headers sent with every call: header name -> NAME of the environment variable
+    holding its value (``{X-Api-Token: MY_TOKEN_VAR}``); values are never written anywhere."""
+    max_response_bytes: int = 1_000_000
+    """Largest answer body read from the endpoint; reading stops beyond it and the row fails
+    with ``response_too_large`` (a judge's answer is a few kB)."""
+
+    def __post_init__(self) -> None:
+        _require_finite(self, "judge")
+        if self.temperature < 0:
+            raise ConfigError(
+                f"judge.temperature: {self.temperature} is not valid; use 0.0 or more"
+            )
+        if self.max_tokens < 1:
+            raise ConfigError(f"judge.max_tokens: {self.max_tokens} is not valid; use 1 or more")
+        if self.timeout_s <= 0:
+            raise ConfigError(
+                f"judge.timeout_s: {self.timeout_s} is not valid; use a positive number"
+            )
+        if self.max_retries < 0:
+            raise ConfigError(f"judge.max_retries: {self.max_retries} is not valid; use 0 or more")
+        if self.max_response_bytes < 1:
+            raise ConfigError(
+                f"judge.max_response_bytes: {self.max_response_bytes} is not valid; "
+                "use 1 or more (the default is 1000000)"
+            )
+        for key, limit in (("rpm", self.rpm), ("tpm", self.tpm)):
+            if limit is not None and not limit > 0:
+                raise ConfigError(
+                    f"judge.{key}: {limit} is not valid; use a positive number, or null for no limit"
+                )
+        self.structured_output = Switch.parse(self.structured_output, "judge.structured_output")
+        self.client = _choice(JudgeClientKind, self.client, "judge.client")
+        if self.client == "direct" and self.local is None:
+            if self.model != "???" and not self.model.startswith("openai/"):
+                raise ConfigError(
+                    f"judge.client: direct speaks only the OpenAI chat-completions protocol, but "
+                    f"judge.model is {self.model!r}; use openai/<model> with judge.api_base, or "
+                    "judge.client=litellm"
+                )
+            if not self.api_base:
+                raise ConfigError(
+                    "judge.client: direct needs judge.api_base (the endpoint's URL, e.g. "
+                    "http://127.0.0.1:8000/v1); found none"
+                )
+        if self.api_key_env is not None:
+            _require_variable_name("judge.api_key_env", self.api_key_env, "the key")
+        for header, name in self.header_env.items():
+            if not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]+", str(header)):
+                raise ConfigError(
+                    f"judge.header_env: {header!r} is not a valid HTTP header name; use letters, "
+                    "digits and dashes (e.g. X-Api-Token)"
+                )
+            _require_variable_name(f"judge.header_env.{header}", name, f"header {header}")
+
+
+def _require_variable_name(key: str, name: str, what: str) -> None:
+    """``name`` must be an environment variable name; a pasted secret is never echoed back.
+
+    A name that looks like a secret (digits in a lower- or mixed-case name) and is not set in
+    the environment is refused here, so that no command (a run, ``doctor``, ``submit``) writes
+    or prints it as a variable name.
+    """
+    if name.replace("_", "").isalnum():
+        if looks_like_secret(name) and not os.environ.get(name):
+            raise ConfigError(
+                f"{key} must name an environment variable; the value given is not set as one and "
+                f"looks like a secret itself (not shown); give the NAME of the variable that holds "
+                f"{what} (e.g. OPENAI_API_KEY) and export it"
+            )
+        return
+    shown = (
+        "the value given (not shown: it looks like a secret)"
+        if looks_like_secret(name)
+        else repr(name)
+    )
+    raise ConfigError(
+        f"{key}: {shown} is not an environment variable name; give the NAME of the variable that "
+        f"holds {what} (e.g. OPENAI_API_KEY), never the secret itself"
+    )
+
+
+@dataclass
+class Message:
+    """One chat message of a prompt template."""
+
+    role: Role = Role.user
+    """``system``, ``user`` or ``assistant``."""
+    content: str = ""
+    """Jinja2 text; ``{{item.<field>}}`` inserts a data field, ``scores`` is the score schema."""
+
+    def __post_init__(self) -> None:
+        self.role = _choice(Role, self.role, "prompt.messages[].role")
+
+
+@dataclass
+class PromptConfig:
+    """A prompt version: chat messages rendered once per example."""
+
+    name: str = "custom"
+    """Version name, e.g. ``v1``; logged as a tag."""
+    description: str = ""
+    """What this version changes, for people comparing versions."""
+    messages: list[Message] = field(default_factory=list)
+    """The chat messages; at least one."""
+
+    def __post_init__(self) -> None:
+        if not self.messages:
+            raise ConfigError("prompt.messages: the list is empty; give at least one message")
+
+
+@dataclass
+class ParserConfig:
+    """How one score is read from the judge's answer."""
+
+    kind: ParserKind = ParserKind.json
+    """``json`` (find a JSON object, read ``json_path``) or ``regex`` (first group of ``pattern``)."""
+    json_path: str | None = None
+    """Dotted key path in the JSON object; null means the score's name."""
+    pattern: str | None = None
+    """Regular expression with one group, for ``kind: regex``."""
+
+    def __post_init__(self) -> None:
+        self.kind = _choice(ParserKind, self.kind, "score parser kind")
+        if self.kind == "regex" and not self.pattern:
+            raise ConfigError("score parser: kind is regex but no pattern is given")
+        if self.pattern:
+            try:
+                groups = re.compile(self.pattern).groups
+            except re.error as err:
+                raise ConfigError(f"score parser pattern {self.pattern!r}: {err}") from None
+            if groups > 1:
+                raise ConfigError(
+                    f"score parser pattern {self.pattern!r} has {groups} groups; use one group "
+                    "around the value (or (?:...) for the others)"
+                )
+
+
+@dataclass
+class RubricLabel:
+    """One rubric label and the number it stands for."""
+
+    value: float = 0.0
+    """The number this label counts as in the statistics."""
+    description: str = ""
+    """What the label means, shown to the judge."""
+
+    def __post_init__(self) -> None:
+        _require_finite(self, "score label")
+
+
+@dataclass
+class ScoreSpec:
+    """One score: a numeric range or a set of rubric labels, and how to parse it."""
+
+    name: str = "???"
+    """The score's name; also the default JSON key and the metric prefix."""
+    kind: ScoreKind = ScoreKind.pointwise
+    """``pointwise`` (a value per response) or ``preference`` (a verdict between responses A and
+    B, with labels ``A``, ``B`` and ``tie``): preference scores get pairwise statistics."""
+    description: str = ""
+    """What the score measures, shown to the judge."""
+    minimum: float | None = None
+    """Lowest valid value of a numeric score."""
+    maximum: float | None = None
+    """Highest valid value of a numeric score."""
+    levels: dict[str, str] = field(default_factory=dict)
+    """Optional meaning of each numeric level (``"0": "not helpful"``), shown to the judge."""
+    labels: dict[str, RubricLabel] = field(default_factory=dict)
+    """Rubric labels (label -> value, description); use instead of ``minimum``/``maximum``."""
+    parser: ParserConfig = field(default_factory=ParserConfig)
+    """How the value is read from the judge's answer."""
+
+    def __post_init__(self) -> None:
+        where = f"score {self.name!r}"
+        self.kind = _choice(ScoreKind, self.kind, f"{where}: kind")
+        if self.kind == "preference" and set(self.labels) != {"A", "B", "tie"}:
+            raise ConfigError(
+                f"{where}: a preference score needs exactly the labels A, B and tie "
+                f"(found {sorted(self.labels)})"
+            )
+        if self.labels:
+            values = [label.value for label in self.labels.values()]
+            span = (float(min(values)), float(max(values)))
+            given = (self.minimum, self.maximum)
+            if given != (None, None) and given != span:  # a rebuilt spec repeats its own span
+                raise ConfigError(f"{where}: give either labels or minimum/maximum, not both")
+            self.minimum, self.maximum = span
+            return
+        if self.minimum is None or self.maximum is None:
+            raise ConfigError(
+                f"{where}: a numeric score needs both minimum and maximum "
+                f"(found minimum={self.minimum}, maximum={self.maximum}), or give labels"
+            )
+        if not (math.isfinite(self.minimum) and math.isfinite(self.maximum)):
+            raise ConfigError(f"{where}: minimum and maximum must be finite numbers")
+        if self.minimum > self.maximum:
+            raise ConfigError(
+                f"{where}: minimum {self.minimum} is greater than maximum {self.maximum}; "
+                "swap them or fix the range"
+            )
+
+    @property
+    def key(self) -> str:
+        """The JSON key path the parser reads."""
+        return self.parser.json_path or self.name
+
+    @property
+    def is_integer_scale(self) -> bool:
+        """True when the range is whole numbers (e.g. 0..4), so levels can be enumerated."""
+        assert self.minimum is not None and self.maximum is not None
+        return float(self.minimum).is_integer() and float(self.maximum).is_integer()
+
+
+@dataclass
+class ScoreSchemaConfig:
+    """The score schema: every score one judge call returns."""
+
+    name: str = "custom"
+    """Name of this schema option, logged as a tag."""
+    scores: list[ScoreSpec] = field(default_factory=list)
+    """The scores; at least one, names unique."""
+
+    def __post_init__(self) -> None:
+        if not self.scores:
+            raise ConfigError("score.scores: the list is empty; give at least one score")
+        names = [s.name for s in self.scores]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(
+                f"score.scores: duplicate score names {duplicates}; names must be unique"
+            )
+
+    @property
+    def names(self) -> list[str]:
+        """Score names in schema order."""
+        return [s.name for s in self.scores]
+
+
+@dataclass
+class FieldsConfig:
+    """Which dataset columns hold the prompt, the response, the id and each human score."""
+
+    prompt: str = "prompt"
+    """Column with the user prompt (``item.prompt`` in templates)."""
+    response: str | None = "response"
+    """Column with the response to judge (``item.response``); null for datasets without one."""
+    id: str | None = None
+    """Column with a unique example id; null numbers the rows from 0."""
+    group: str | None = None
+    """Column whose equal values mark rows that share a prompt; null groups by the prompt text."""
+    scores: dict[str, str] = field(default_factory=dict)
+    """Score name -> column with the human score; a score missing here has no human label."""
+    extra: dict[str, str] = field(default_factory=dict)
+    """Further template names -> columns (``item.<name>``), e.g. ``response_a: output_1``."""
+    label_map: dict[str, str] = field(default_factory=dict)
+    """Raw human-label values -> rubric label names, e.g. ``{"1": "A", "2": "B", "0": "tie"}``."""
+    annotators: dict[str, list[str]] = field(default_factory=dict)
+    """Score name -> columns with each annotator's own label, for the human-human ceiling."""
+
+
+@dataclass
+class DatasetConfig:
+    """Where the examples come from."""
+
+    name: str = "custom"
+    """Name of this dataset option, logged as a tag."""
+    source: DatasetSource = DatasetSource.file
+    """``hub`` (Hugging Face ``datasets``), ``file`` (local path) or ``inline`` (``rows``)."""
+    path: str | None = None
+    """Hub dataset id for ``hub``; a .jsonl, .jsonl.gz, .csv or .parquet file for ``file``."""
+    split: str | None = None
+    """Split to load (``hub``), e.g. ``validation``."""
+    data_files: dict[str, str] | None = None
+    """For ``hub``: split -> file inside the dataset repository, e.g. validation.jsonl.gz."""
+    rows: list[Any] | None = None
+    """For ``inline``: the rows themselves, as mappings."""
+    data_root: str | None = None
+    """Folder the dataset files live under (paths in dataset options are built on it); defaults
+    to ``$JUDGEKIT_DATA_ROOT`` or ``../shared/data`` in the options that use it."""
+    adapter: str | None = None
+    """Name of a row adapter in ``judgekit.data.adapters`` that reshapes each raw row (e.g. ``pandalm``:
+    joins instruction and input, takes the annotators' majority)."""
+    fields: FieldsConfig = field(default_factory=FieldsConfig)
+    """Which columns mean what."""
+    drop_incomplete: bool = False
+    """False: a row in which a field the prompt shows is missing or null is a setup error naming
+    the rows. True: such rows are left out, counted (``dropped_incomplete`` in the summary) and
+    logged."""
+
+    def __post_init__(self) -> None:
+        self.source = _choice(DatasetSource, self.source, "dataset.source")
+        if self.source in {"hub", "file"} and not self.path:
+            raise ConfigError(
+                f"dataset.path: not set; dataset.source={self.source} needs a path "
+                "(e.g. dataset.path=data/validation.jsonl.gz)"
+            )
+        if self.source == "inline" and not self.rows:
+            raise ConfigError("dataset.rows: empty; dataset.source=inline needs at least one row")
+
+
+@dataclass
+class RunnerConfig:
+    """How many examples are judged and how many calls run at once."""
+
+    parallelism: int = 4
+    """Judge calls in flight at most."""
+    limit_samples: int | None = None
+    """Judge a seeded sample of this many examples (stratified by the human score); null = all."""
+    seed: int = 0
+    """Seed for sampling and for retry jitter."""
+    ignore_request_failure: bool = True
+    """True: a row whose call still fails after retries is recorded as failed and the run goes
+    on. False: the first such row stops the run with an error (results so far are kept)."""
+    progress: str = "auto"  # a Switch; typed str so that YAML booleans parse (see Switch)
+    """``auto`` (a bar when attached to a terminal), ``true`` or ``false``."""
+    min_coverage: float | None = None
+    """Fail the run (MLflow status FAILED, exit code 1) when a score has a smaller share of
+    examples scored than this, e.g. 0.95; results are still written. null (the default): fail
+    only when a score was scored on no example at all; 0 accepts even that."""
+    rejudge: Rejudge | None = None
+    """``failed``: judge again only the examples that failed in ``rejudge_from``, reuse the rest."""
+    rejudge_from: str | None = None
+    """The earlier run: its output directory, its results.parquet, or its MLflow run id."""
+    max_consecutive_failures: int = 10
+    """Stop the run (exit code 1, results kept) after this many judge calls in a row failed
+    (refused connections, timeouts, 5xx after their retries); a success resets the count.
+    0 never stops."""
+
+    def __post_init__(self) -> None:
+        _require_finite(self, "runner")
+        self.progress = Switch.parse(self.progress, "runner.progress")
+        if self.parallelism < 1:
+            raise ConfigError(f"runner.parallelism: {self.parallelism} is not valid; use 1 or more")
+        if self.min_coverage is not None and not 0.0 <= self.min_coverage <= 1.0:
+            raise ConfigError(
+                f"runner.min_coverage: {self.min_coverage} is not valid; use a share from 0 to 1"
+            )
+        if self.rejudge is not None:
+            self.rejudge = _choice(Rejudge, self.rejudge, "runner.rejudge")
+        if self.rejudge and not self.rejudge_from:
+            raise ConfigError(
+                "runner.rejudge_from: not set; runner.rejudge=failed needs the earlier run "
+                "(its output directory, results.parquet or MLflow run id)"
+            )
+        if self.limit_samples is not None and self.limit_samples < 1:
+            raise ConfigError(
+                f"runner.limit_samples: {self.limit_samples} is not valid; use 1 or more, or null for all"
+            )
+        if self.max_consecutive_failures < 0:
+            raise ConfigError(
+                f"runner.max_consecutive_failures: {self.max_consecutive_failures} is not valid; "
+                "use 1 or more, or 0 to never stop"
+            )
+
+
+@dataclass
+class StatsConfig:
+    """How agreement statistics and their uncertainty are computed."""
+
+    bootstrap_resamples: int = 1000
+    """Bootstrap resamples for confidence intervals; 0 turns intervals off."""
+    confidence: float = 0.95
+    """Confidence level of the intervals."""
+
+    def __post_init__(self) -> None:
+        _require_finite(self, "stats")
+        if self.bootstrap_resamples < 0:
+            raise ConfigError(
+                f"stats.bootstrap_resamples: {self.bootstrap_resamples} is not valid; use 0 or more"
+            )
+        if not 0 < self.confidence < 1:
+            raise ConfigError(
+                f"stats.confidence: {self.confidence} is not valid; use a value in (0, 1)"
+            )
+
+
+@dataclass
+class CacheConfig:
+    """The response cache: a rerun sends no call it already paid for."""
+
+    mode: CacheMode = CacheMode.read_write
+    """``read_write`` (reuse answers, store new ones: a rerun after a crash sends only what was
+    never answered) | ``read_only`` | ``refresh`` (call again, overwrite) | ``off``."""
+    dir: str | None = None
+    """Directory of the cache database; null = judgekit's cache directory in the user cache home."""
+
+    def __post_init__(self) -> None:
+        self.mode = _choice(CacheMode, self.mode, "cache.mode")
+
+
+@dataclass
+class TrackingConfig:
+    """Where the run is logged in MLflow."""
+
+    uri: str = "sqlite:///mlflow.db"
+    """MLflow tracking URI; the default is a SQLite file in the directory the command runs in."""
+    experiment: str = "judgekit"
+    """MLflow experiment name."""
+    enabled: bool = True
+    """False: write the run directory only, log nothing to MLflow."""
+    run_name: str | None = None
+    """MLflow run name; null = ``<judge>-<prompt>-<score>-<dataset>``."""
+
+
+@dataclass
+class Config:
+    """A whole run: one option of each group."""
+
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    prompt: PromptConfig = field(default_factory=lambda: PromptConfig(messages=[Message()]))
+    score: ScoreSchemaConfig = field(
+        default_factory=lambda: ScoreSchemaConfig(
+            scores=[ScoreSpec(name="score", minimum=0, maximum=1)]
+        )
+    )
+    dataset: DatasetConfig = "???"  # type: ignore[assignment]  # OmegaConf's MISSING: from a group
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+    cache: CacheConfig = field(default_factory=CacheConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)

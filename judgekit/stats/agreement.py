@@ -1,0 +1,181 @@
+"""Turn a results table into agreement figures, aggregates, failure counts and metric names."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from judgekit.config.schema import Config, ScoreSpec
+from judgekit.stats.bootstrap import bootstrap_ci
+from judgekit.stats.pointwise import STATISTICS, aggregate, agreement
+from judgekit.stats.report import AgreementReport, BootstrapInfo, Estimate, ScoreAgreement
+
+__all__ = ["agreement_report", "failure_counts", "metrics_from_report"]
+
+
+def _per_score(frame: pd.DataFrame, spec: ScoreSpec) -> pd.DataFrame:
+    return frame[frame["score"] == spec.name].sort_values("example_index")
+
+
+def agreement_report(
+    frame: pd.DataFrame, cfg: Config, annotators: dict[str, np.ndarray] | None = None
+) -> tuple[AgreementReport, dict[str, dict[str, Any]]]:
+    """Agreement with humans per score (scores with human labels only) and judge aggregates.
+
+    A score whose judge returned logprobs also gets ``.expected``: the same statistics on the
+    logprob-weighted expected score. A preference score gets the pairwise statistics (and the
+    human–human ``.ceiling`` when ``annotators`` holds each annotator's labels); a pointwise
+    score whose rows come in pairs sharing a prompt also gets ``.preference``.
+    """
+    report: dict[str, ScoreAgreement] = {}
+    aggregates: dict[str, dict[str, Any]] = {}
+    for spec in cfg.score.scores:
+        part = _per_score(frame, spec)
+        judge = part["judge"].to_numpy(dtype=float)
+        human = part["human"].to_numpy(dtype=float)
+        bounds = {"minimum": float(spec.minimum or 0), "maximum": float(spec.maximum or 0)}
+        aggregates[spec.name] = aggregate(judge, **bounds)
+        if pd.isna(human).all():
+            continue
+        clusters = _clusters(part["group"])
+        if spec.kind == "preference":
+            ceiling = (annotators or {}).get(spec.name)
+            report[spec.name] = _pairwise(part, cfg, clusters, ceiling)
+            continue
+        score = _with_intervals(human, judge, bounds, clusters, cfg)
+        expected = part["judge_expected"].to_numpy(dtype=float)
+        if not pd.isna(expected).all():
+            score = replace(score, expected=_with_intervals(human, expected, bounds, clusters, cfg))
+        report[spec.name] = replace(score, preference=_pointwise_preference(part, cfg))
+    return AgreementReport(report), aggregates
+
+
+def _bootstrap_args(cfg: Config) -> dict[str, Any]:
+    return {
+        "resamples": cfg.stats.bootstrap_resamples,
+        "confidence": cfg.stats.confidence,
+        "seed": cfg.runner.seed,
+    }
+
+
+def _bootstrap_info(cfg: Config, clusters: np.ndarray | None) -> BootstrapInfo | None:
+    """How the pairwise functions drew their intervals (they take the same arguments)."""
+    if cfg.stats.bootstrap_resamples == 0:
+        return None
+    return BootstrapInfo("rows" if clusters is None else "clusters", cfg.stats.bootstrap_resamples)
+
+
+def _pairwise(
+    part: pd.DataFrame, cfg: Config, clusters: np.ndarray | None, ceiling: np.ndarray | None
+) -> ScoreAgreement:
+    """Accuracy, κ and position statistics of a preference score; the human ceiling beside."""
+    from judgekit.stats.pairwise import human_ceiling, pairwise_agreement
+
+    swapped = part["judge_second"].notna().any() or part["judge_first"].notna().any()
+    stats: dict[str, Any] = pairwise_agreement(
+        part["human"].to_numpy(dtype=float),
+        part["judge"].to_numpy(dtype=float),
+        first=part["judge_first"].to_numpy(dtype=float) if swapped else None,
+        second=part["judge_second"].to_numpy(dtype=float) if swapped else None,
+        clusters=clusters,
+        **_bootstrap_args(cfg),
+    )
+    if ceiling is not None and ceiling.size:
+        stats.update(human_ceiling(ceiling, clusters=clusters, **_bootstrap_args(cfg)))
+    return ScoreAgreement.from_flat(stats, _bootstrap_info(cfg, clusters))
+
+
+def _pointwise_preference(part: pd.DataFrame, cfg: Config) -> ScoreAgreement | None:
+    """Pairs of rows sharing a prompt give a preference (higher wins, equal is a tie)."""
+    from judgekit.stats.pairwise import pairwise_agreement, preference_from_pointwise
+
+    codes, _ = pd.factorize(part["group"])
+    pairs, human = preference_from_pointwise(part["human"].to_numpy(dtype=float), codes)
+    _, judge = preference_from_pointwise(part["judge"].to_numpy(dtype=float), codes)
+    if len(human) < 2:
+        return None
+    repeated = len(np.unique(pairs)) < len(pairs)
+    clusters = pairs if repeated else None
+    stats = pairwise_agreement(human, judge, clusters=clusters, **_bootstrap_args(cfg))
+    return ScoreAgreement.from_flat(stats, _bootstrap_info(cfg, clusters))
+
+
+def _diagnostics(stats: dict[str, Any]) -> dict[str, float]:
+    """Leniency (judge mean − human mean) and compression (judge variance ÷ human variance)."""
+    human_var = stats["human_std"] ** 2
+    ratio = stats["judge_std"] ** 2 / human_var if human_var > 0 else float("nan")
+    return {"mean_shift": stats["judge_mean"] - stats["human_mean"], "variance_ratio": ratio}
+
+
+def _clusters(groups: pd.Series) -> np.ndarray | None:
+    """Group ids for a clustered bootstrap when rows share a prompt; None when none do."""
+    codes, uniques = pd.factorize(groups)
+    return codes if len(uniques) < len(codes) else None
+
+
+def _with_intervals(
+    human: np.ndarray,
+    judge: np.ndarray,
+    bounds: dict[str, float],
+    clusters: np.ndarray | None,
+    cfg: Config,
+) -> ScoreAgreement:
+    """The agreement statistics, each with its bootstrap interval (none below 2 scored rows)."""
+    stats: dict[str, Any] = agreement(human, judge, **bounds)
+    result = None
+    if cfg.stats.bootstrap_resamples > 0 and stats["n_scored"] >= 2:
+        result = bootstrap_ci(
+            human,
+            judge,
+            **bounds,
+            resamples=cfg.stats.bootstrap_resamples,
+            confidence=cfg.stats.confidence,
+            seed=cfg.runner.seed,
+            clusters=clusters,
+        )
+    intervals = result.intervals if result is not None else {}
+    return ScoreAgreement(
+        kind="pointwise",
+        n_total=stats["n_total"],
+        n_failed=stats["n_failed"],
+        n_scored=stats["n_scored"],
+        coverage=stats["coverage"],
+        estimates={
+            name: Estimate(stats[name], *intervals.get(name, (math.nan, math.nan)))
+            for name in STATISTICS
+        },
+        diagnostics={name: Estimate(v) for name, v in _diagnostics(stats).items()},
+        bootstrap=None if result is None else BootstrapInfo(result.scheme, result.resamples),
+    )
+
+
+def failure_counts(frame: pd.DataFrame) -> dict[str, int]:
+    """Rows (example × score) per failure reason."""
+    reasons = frame["failure_reason"].dropna()
+    return {str(k): int(v) for k, v in reasons.value_counts().sort_index().items()}
+
+
+def metrics_from_report(
+    report: AgreementReport,
+    aggregates: dict[str, dict[str, Any]],
+    failures: dict[str, int],
+) -> dict[str, float]:
+    """Flat MLflow metrics: ``<score>/<statistic>``, ``<score>/<aggregate>``, ``failures/<reason>``.
+
+    Aggregates are logged only for scores without agreement figures.
+    """
+    metrics = report.to_metrics()
+    for score, stats in aggregates.items():
+        if score in report:
+            continue
+        for name, value in stats.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                metrics[f"{score}/{name}"] = float(value)
+    for reason, count in failures.items():
+        metrics[f"failures/{reason}"] = float(count)
+    metrics["failures/total"] = float(sum(failures.values()))
+    return metrics
