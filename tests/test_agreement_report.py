@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import judge_overrides
+from helpers import judge_overrides
 
 from judgekit.config.schema import Config, RubricLabel, ScoreSchemaConfig, ScoreSpec, StatsConfig
 from judgekit.stats.agreement import agreement_report, metrics_from_report

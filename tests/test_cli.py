@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import judge_overrides, run_cli
+from helpers import file_run, judge_overrides, run_cli
 
 from judgekit.testing.server import FakeJudge
 
@@ -116,9 +116,7 @@ def test_bad_input_is_one_line_exit_2_and_no_judge_call(
     extra, needle = BAD_INPUTS[case]
     before = judge.counters.requests_total
     args = [
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        f"dataset.path={data_dir}/good.jsonl",
+        *file_run(judge, f"{data_dir}/good.jsonl"),
         "prompt=v1",
         "score=helpfulness",
         *(e.replace("{data}", str(data_dir)) for e in extra),
@@ -159,9 +157,7 @@ def test_multirun_with_one_bad_choice_runs_no_job(
     before = judge.counters.requests_total
     args = [
         "-m",
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        f"dataset.path={data_dir}/good.jsonl",
+        *file_run(judge, f"{data_dir}/good.jsonl"),
         "prompt=v1,v7",
     ]
     proc = run_cli(args, tmp_path, timeout=120)
@@ -185,9 +181,7 @@ def test_doctor_passes_against_a_working_endpoint(
     before = judge.counters.requests_total
     args = [
         "doctor",
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        f"dataset.path={data_dir}/good.jsonl",
+        *file_run(judge, f"{data_dir}/good.jsonl"),
     ]
     proc = run_cli(args, tmp_path, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -195,7 +189,7 @@ def test_doctor_passes_against_a_working_endpoint(
     assert "[ok] judge endpoint: openai/fake-judge" in proc.stdout
     assert "[ok] dataset: jsonl: 2 examples" in proc.stdout
     assert judge.counters.requests_total == before + 1  # one probe, nothing more
-    from conftest import TEST_KEY
+    from helpers import TEST_KEY
 
     assert TEST_KEY not in proc.stdout + proc.stderr
 

@@ -7,7 +7,6 @@ of -2..+2; in the second both versions get the same noisy answers, so every diff
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import judge_overrides, run_cli
+from helpers import file_run, run_cli, write_jsonl
 
 from judgekit.cli.compare import main
 from judgekit.compare.report import metric_part
@@ -71,7 +70,7 @@ def _write_dataset(path: Path) -> None:
         }
         for i in range(N_ROWS)
     ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(path, rows)
 
 
 def _sweep(workdir: Path, responder, sweep_dir: str) -> None:  # noqa: ANN001
@@ -79,9 +78,7 @@ def _sweep(workdir: Path, responder, sweep_dir: str) -> None:  # noqa: ANN001
         proc = run_cli(
             [
                 "-m",
-                *judge_overrides(judge),
-                "dataset=jsonl",
-                "dataset.path=val.jsonl",
+                *file_run(judge, "val.jsonl"),
                 "prompt=v1,v2",
                 "score=helpfulness",
                 f"hydra.sweep.dir={sweep_dir}",

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import write_jsonl
 
 from judgekit.config.schema import DatasetConfig, FieldsConfig, ScoreSchemaConfig, ScoreSpec
 from judgekit.data.loading import load_examples
@@ -27,7 +28,7 @@ def _write(path: Path, rows: list[dict]) -> Path:
         with gzip.open(path, "wt", encoding="utf-8") as f:
             f.writelines(json.dumps(r) + "\n" for r in rows)
     elif path.suffix == ".jsonl":
-        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        write_jsonl(path, rows)
     elif path.suffix == ".csv":
         pd.DataFrame(rows).to_csv(path, index=False)
     else:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import judge_overrides, run_cli
+from helpers import judge_overrides, run_cli
 
 import judgekit
 from judgekit.config.schema import JudgeConfig

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
+from helpers import TEST_KEY, TEST_KEY_ENV, file_run, run_cli
 
 from judgekit.config.schema import JudgeConfig
 from judgekit.errors import ConfigError
@@ -51,9 +51,7 @@ def _dataset(path: Path, rows: int, *, reverse: bool = False) -> None:
 
 def _args(judge: FakeJudge, data: str, out: str, *extra: str) -> list[str]:
     return [
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        f"dataset.path={data}",
+        *file_run(judge, f"{data}"),
         "prompt=v1",
         "score=helpfulness",
         f"runner.parallelism={PARALLELISM}",
@@ -476,9 +474,7 @@ def test_bad_input_is_one_line_exit_2_and_no_judge_call(
     extra, needle = BAD_INPUTS[case]
     before = judge.counters.requests_total
     args = [
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        f"dataset.path={data_dir}/good.jsonl",
+        *file_run(judge, f"{data_dir}/good.jsonl"),
         "prompt=v1",
         "score=helpfulness",
         *(e.replace("{data}", str(data_dir)) for e in extra),

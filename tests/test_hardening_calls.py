@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
+from helpers import TEST_KEY, TEST_KEY_ENV, file_run, judge_overrides, run_cli, write_jsonl
 
 import judgekit
 from judgekit.config.schema import JudgeConfig
@@ -76,7 +76,7 @@ def _tracking(workdir: Path) -> str:
 
 def _write_rows(path: Path, n: int) -> Path:
     rows = [{"prompt": f"q{i}", "response": f"a{i}", "helpfulness": i % 5} for i in range(n)]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(path, rows)
     return path
 
 
@@ -609,9 +609,7 @@ def test_bad_input_is_one_line_exit_2_and_no_judge_call(
     extra, needle = BAD_INPUTS[case]
     data = _write_rows(tmp_path / "good.jsonl", 2)
     args = [
-        *judge_overrides(fake_judge),
-        "dataset=jsonl",
-        f"dataset.path={data}",
+        *file_run(fake_judge, f"{data}"),
         "prompt=v1",
         "score=helpfulness",
         *extra,

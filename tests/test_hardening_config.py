@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from conftest import TEST_KEY, judge_overrides, run_cli
+from helpers import TEST_KEY, file_run, judge_overrides, run_cli
 
 from judgekit.config.compose import compose_config, to_config
 from judgekit.config.schema import CacheMode, Config, Switch
@@ -129,9 +129,7 @@ def test_bad_input_is_one_line_exit_2_no_call_nothing_written(
     extra, needle = BAD_INPUTS[case]
     before = judge.counters.requests_total
     args = [
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        f"dataset.path={data_dir}/good.jsonl",
+        *file_run(judge, f"{data_dir}/good.jsonl"),
         "prompt=v1",
         "score=helpfulness",
         *(e.replace("{data}", str(data_dir)) for e in extra),
@@ -155,9 +153,7 @@ def test_sweep_whose_second_job_has_no_data_runs_no_job(
     args = [
         "-m",
         *launcher,
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        f"dataset.path={data_dir}/good.jsonl,{data_dir}/absent.jsonl",
+        *file_run(judge, f"{data_dir}/good.jsonl,{data_dir}/absent.jsonl"),
         "prompt=v1",
         "score=helpfulness",
     ]
@@ -178,9 +174,7 @@ def test_sweep_whose_second_job_has_a_bad_template_runs_no_job(
     template += "[{role: user, content: 'Rate {{ item.context }}'}]"
     args = [
         "-m",
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        f"dataset.path={data_dir}/good.jsonl",
+        *file_run(judge, f"{data_dir}/good.jsonl"),
         "score=helpfulness",
         template,
     ]
@@ -453,9 +447,7 @@ def test_a_run_loads_its_data_once_the_pre_check_setup_is_reused(
         "sys.exit(code)\n"
     )
     args = [
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        f"dataset.path={data_dir}/good.jsonl",
+        *file_run(judge, f"{data_dir}/good.jsonl"),
         "prompt=v1",
         "score=helpfulness",
         "tracking.enabled=false",

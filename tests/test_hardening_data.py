@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import judge_overrides, run_cli
+from helpers import judge_overrides, run_cli
 
 from judgekit.config.schema import (
     DatasetConfig,

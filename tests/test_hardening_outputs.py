@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
+from helpers import TEST_KEY, TEST_KEY_ENV, file_run, judge_overrides, row_number, run_cli
 
 from judgekit.testing.server import ChatRequest, FakeJudge, json_scores
 
@@ -27,7 +27,7 @@ N_ROWS = 40
 
 
 def _row_score(request: ChatRequest) -> dict[str, int]:
-    return {"helpfulness": int(re.search(r"\[row=(\d+)\]", request.last_user_text)[1]) % 5}
+    return {"helpfulness": row_number(request) % 5}
 
 
 def _dataset(path: Path, rows: int = N_ROWS) -> Path:
@@ -43,9 +43,7 @@ def _args(judge: FakeJudge, data: Path, *extra: str, sweep: bool = False) -> lis
     """One run of prompt v1, or with ``sweep`` a two-job ``-m`` sweep over prompts v1 and v2."""
     return [
         *(["-m"] if sweep else []),
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        f"dataset.path={data}",
+        *file_run(judge, f"{data}"),
         "prompt=v1,v2" if sweep else "prompt=v1",
         "score=helpfulness",
         *extra,

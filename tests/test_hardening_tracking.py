@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
+from helpers import TEST_KEY, TEST_KEY_ENV, file_run, run_cli
 from test_remote_tracking import _free_port, _wait_for
 
 from judgekit.cli.compare import main as compare_main
@@ -63,9 +63,7 @@ def _score(request) -> dict:  # noqa: ANN001
 
 def _args(judge: FakeJudge, data: Path, *extra: str) -> list[str]:
     return [
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        f"dataset.path={data}",
+        *file_run(judge, f"{data}"),
         "prompt=v1",
         "score=helpfulness",
         *extra,

@@ -16,7 +16,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
+from helpers import (
+    TEST_KEY,
+    TEST_KEY_ENV,
+    file_run,
+    judge_overrides,
+    row_number,
+    run_cli,
+    write_jsonl,
+)
 
 import judgekit
 from judgekit.config.schema import Config, DatasetConfig, RubricLabel, ScoreSchemaConfig, ScoreSpec
@@ -34,19 +42,17 @@ def _dataset(path: Path, n: int) -> None:
     rows = [
         {"prompt": f"q{i}", "response": f"answer [row={i}]", "helpfulness": i % 5} for i in range(n)
     ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(path, rows)
 
 
 def _score(request) -> dict:  # noqa: ANN001
     """The fake judge's helpfulness: the row number mod 5 (so every result is predictable)."""
-    return {"helpfulness": int(re.search(r"\[row=(\d+)\]", request.last_user_text)[1]) % 5}
+    return {"helpfulness": row_number(request) % 5}
 
 
 def _overrides(judge: FakeJudge, parallelism: int = 2) -> list[str]:
     return [
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        "dataset.path=val.jsonl",
+        *file_run(judge, "val.jsonl"),
         "prompt=v1",
         "score=helpfulness",
         f"runner.parallelism={parallelism}",

@@ -7,13 +7,11 @@ response cache (SQLite in WAL mode) and the MLflow store.
 
 from __future__ import annotations
 
-import json
-import re
 import warnings
 from pathlib import Path
 
 import pytest
-from conftest import TEST_KEY, judge_overrides, run_cli
+from helpers import TEST_KEY, file_run, row_number, run_cli, write_jsonl
 
 from judgekit.config.compose import compose_config, conf_dir
 from judgekit.testing.server import FakeJudge, json_scores
@@ -53,11 +51,11 @@ def _dataset(path: Path) -> None:
     rows = [
         {"prompt": f"q{i}", "response": f"a [row={i}]", "helpfulness": i % 5} for i in range(16)
     ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(path, rows)
 
 
 def _score(request) -> dict:  # noqa: ANN001
-    return {"helpfulness": int(re.search(r"\[row=(\d+)\]", request.last_user_text)[1]) % 5}
+    return {"helpfulness": row_number(request) % 5}
 
 
 def _sweep(workdir: Path, judge: FakeJudge, launcher: list[str], extra: tuple[str, ...] = ()):  # noqa: ANN202
@@ -65,9 +63,7 @@ def _sweep(workdir: Path, judge: FakeJudge, launcher: list[str], extra: tuple[st
     args = [
         "-m",
         *launcher,
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        "dataset.path=val.jsonl",
+        *file_run(judge, "val.jsonl"),
         "prompt=v1,v2",
         "score=helpfulness",
         "runner.parallelism=1",

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_gone, run_cli
+from helpers import assert_gone, run_cli
 
 pytestmark = [pytest.mark.slow, pytest.mark.local_model]
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import assert_gone
+from helpers import assert_gone
 
 from judgekit.errors import EndpointError
 from judgekit.local import LocalServer, stop_all

@@ -25,7 +25,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from conftest import judge_overrides, run_cli
+from helpers import file_run, run_cli, write_jsonl
 
 from judgekit.testing.server import FakeJudge, json_scores
 
@@ -63,7 +63,7 @@ def _dataset(path: Path) -> None:
         }
         for i in range(N_ROWS)
     ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(path, rows)
 
 
 def _answer(request) -> dict:  # noqa: ANN001
@@ -273,9 +273,7 @@ def test_mlflow_ui_shows_both_sweep_runs_with_their_pearson(workdir: Path, chrom
         proc = run_cli(
             [
                 "-m",
-                *judge_overrides(judge),
-                "dataset=jsonl",
-                "dataset.path=val.jsonl",
+                *file_run(judge, "val.jsonl"),
                 "prompt=v1,v2",
                 "score=helpfulness",
                 "hydra.sweep.dir=sweep",

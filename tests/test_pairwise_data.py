@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, shared_data
+from helpers import SHARED_DATA, shared_data
 
 from judgekit.config.compose import compose_config, to_config
 from judgekit.config.schema import Config, DatasetConfig, FieldsConfig

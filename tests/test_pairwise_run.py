@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import judge_overrides, run_cli
+from helpers import judge_overrides, run_cli
 
 from judgekit.testing.server import ChatRequest, FakeJudge
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
+from helpers import TEST_KEY, TEST_KEY_ENV, file_run, judge_overrides, run_cli, write_jsonl
 from scipy import stats as sps
 
 from judgekit.testing.server import FakeJudge, FaultPlan, Reply, json_scores
@@ -34,7 +34,7 @@ def _dataset(path: Path) -> list[dict]:
                 "verbosity": (i * 3) % 5,
             }
         )
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(path, rows)
     return rows
 
 
@@ -137,9 +137,7 @@ def test_failed_rows_are_nan_with_a_reason_and_counted_never_zero(workdir: Path)
     with FakeJudge(answer) as judge:
         proc = run_cli(
             [
-                *judge_overrides(judge),
-                "dataset=jsonl",
-                "dataset.path=val.jsonl",
+                *file_run(judge, "val.jsonl"),
                 "prompt=v1",
                 "score=helpfulness",
                 "hydra.run.dir=out",
@@ -169,9 +167,7 @@ def test_multirun_sweep_makes_one_mlflow_run_per_job(workdir: Path) -> None:
         proc = run_cli(
             [
                 "-m",
-                *judge_overrides(judge),
-                "dataset=jsonl",
-                "dataset.path=val.jsonl",
+                *file_run(judge, "val.jsonl"),
                 "prompt=v1,v2",
                 "score=helpfulness",
                 "runner.limit_samples=10",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TEST_KEY, TEST_KEY_ENV, assert_gone, judge_overrides
+from helpers import TEST_KEY, TEST_KEY_ENV, assert_gone, judge_overrides, row_number
 
 import judgekit
 from judgekit.testing.server import FakeJudge, json_scores
@@ -83,7 +82,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
 
 
 def _score(request) -> dict:  # noqa: ANN001
-    return {"helpfulness": int(re.search(r"\[row=(\d+)\]", request.last_user_text)[1]) % 5}
+    return {"helpfulness": row_number(request) % 5}
 
 
 @pytest.mark.slow

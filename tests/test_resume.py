@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TEST_KEY, TEST_KEY_ENV, judge_overrides, run_cli
+from helpers import TEST_KEY, TEST_KEY_ENV, file_run, run_cli, write_jsonl
 
 from judgekit.testing.server import FakeJudge
 
@@ -33,14 +32,12 @@ def _dataset(path: Path) -> None:
         }
         for i in range(N_ROWS)
     ]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(path, rows)
 
 
 def _args(judge: FakeJudge, out: str) -> list[str]:
     return [
-        *judge_overrides(judge),
-        "dataset=jsonl",
-        "dataset.path=val.jsonl",
+        *file_run(judge, "val.jsonl"),
         "prompt=v1",
         "score=helpfulness",
         "runner.parallelism=4",

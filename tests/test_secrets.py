@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import TEST_KEY, judge_overrides, run_cli
+from helpers import TEST_KEY, file_run, run_cli
 
 from judgekit.testing.server import FakeJudge, FaultPlan
 
@@ -36,9 +36,7 @@ def test_the_key_is_in_no_file_log_or_output_even_with_litellm_debug_logging(
     with FakeJudge(faults=plan) as judge:
         proc = run_cli(
             [
-                *judge_overrides(judge),
-                "dataset=jsonl",
-                "dataset.path=val.jsonl",
+                *file_run(judge, "val.jsonl"),
                 "prompt=v1",
                 "score=helpfulness",
                 "hydra.run.dir=out",
