@@ -44,6 +44,18 @@ def test_every_experiment_composes(name: str) -> None:
     assert cfg.hydra is not None
 
 
+@pytest.mark.parametrize("name", _experiments())
+def test_experiment_selects_the_same_config_with_or_without_plus(name: str) -> None:
+    from omegaconf import OmegaConf
+
+    plain = compose_config([f"experiment={name}"], return_hydra_config=True)
+    plus = compose_config([f"+experiment={name}"], return_hydra_config=True)
+    assert plain.hydra.runtime.choices.experiment == name
+    for key in ("judge", "prompt", "score", "dataset", "tracking"):
+        assert OmegaConf.to_container(plain[key]) == OmegaConf.to_container(plus[key])
+    assert plain.hydra.mode == plus.hydra.mode
+
+
 def test_experiment_group_is_the_experiments_folder() -> None:
     assert (conf_dir() / "experiment").resolve() == (ROOT / "experiments").resolve()
 

@@ -21,6 +21,7 @@ from judgekit.config.compose import (
     UID_ENV,
     compose_config,
     conf_dir,
+    normalize_overrides,
     register,
     sweep_combinations,
     to_config,
@@ -273,6 +274,7 @@ def _run_hydra(argv: list[str]) -> int:
     import hydra
     from hydra._internal.utils import get_args_parser
 
+    argv = normalize_overrides(argv)
     args = get_args_parser().parse_args(argv)
     informational = args.help or args.hydra_help or args.info or args.shell_completion
     if not informational:

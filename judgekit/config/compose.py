@@ -20,6 +20,7 @@ __all__ = [
     "compose_config",
     "conf_dir",
     "data_file",
+    "normalize_overrides",
     "one_line",
     "register",
     "run_uid",
@@ -147,6 +148,12 @@ def to_config(cfg: Any) -> Any:
         raise ConfigError(one_line(err)) from None
 
 
+def normalize_overrides(overrides: list[str]) -> list[str]:
+    """``+experiment=NAME`` as ``experiment=NAME``: the defaults list holds ``experiment: null``, so
+    both spellings select an experiment file (Hydra refuses ``+`` for a group already listed)."""
+    return [re.sub(r"^\+{1,2}(experiment=)", r"\1", o) for o in overrides]
+
+
 def compose_config(overrides: list[str], *, return_hydra_config: bool = False) -> Any:
     """Compose ``conf/config.yaml`` with overrides through Hydra's compose API (a DictConfig)."""
     from hydra import compose, initialize_config_dir
@@ -157,7 +164,11 @@ def compose_config(overrides: list[str], *, return_hydra_config: bool = False) -
     register()
     try:
         with initialize_config_dir(str(conf_dir()), version_base="1.3", job_name="judgekit"):
-            return compose("config", overrides=overrides, return_hydra_config=return_hydra_config)
+            return compose(
+                "config",
+                overrides=normalize_overrides(overrides),
+                return_hydra_config=return_hydra_config,
+            )
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(one_line(err)) from None
     except YAMLError as err:  # a config or experiment file that is not valid YAML
