@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any
 
 from judgekit.config.schema import Config
-from judgekit.errors import ConfigError, JudgekitError
+from judgekit.errors import JudgekitError
 
-__all__ = ["PROBE_LIMIT_S", "Check", "main", "run_checks"]
+__all__ = ["PROBE_LIMIT_S", "Check", "run_checks"]
 
 PROBE_LIMIT_S = 15.0
 """Seconds the endpoint probe may take in all, whatever ``judge.timeout_s`` and retries allow."""
@@ -133,20 +132,3 @@ def run_checks(cfg: Config) -> list[Check]:
     else:
         checks.append(Check("judge endpoint", False, "not probed: the api key is missing"))
     return checks
-
-
-def main(argv: list[str]) -> int:
-    """Compose the config from ``argv`` overrides, run the checks, print them, return the code."""
-    from judgekit.config.compose import compose_config, to_config
-    from judgekit.logs import quiet_third_party_loggers
-
-    quiet_third_party_loggers()
-    try:
-        cfg = to_config(compose_config(argv))
-    except ConfigError as err:
-        print(f"judgekit: error: {err}", file=sys.stderr)
-        return 2
-    checks = run_checks(cfg)
-    for check in checks:
-        print(f"[{'ok' if check.ok else 'FAIL'}] {check.name}: {check.detail}")
-    return 0 if all(c.ok for c in checks) else 1

@@ -13,7 +13,7 @@ def dispatch(name: str, argv: list[str]) -> int:
 
         return fake_judge_main(argv)
     if name == "doctor":
-        from judgekit.doctor import main as doctor_main
+        from judgekit.cli.doctor import main as doctor_main
 
         return doctor_main(argv)
     if name == "compare":

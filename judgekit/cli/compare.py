@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from judgekit.cli.errors import Parser, report
 from judgekit.compare.runs import DEFAULT_STATISTICS, compare, fail
 from judgekit.errors import JudgekitError
 
 __all__ = ["main"]
-
-
-class _Parser(argparse.ArgumentParser):
-    """Argument errors become one ``judgekit: error:`` line, like every other error."""
-
-    def error(self, message: str) -> Any:  # type: ignore[override]
-        raise fail(f"{message} (see judgekit compare --help)")
 
 
 def _names(text: str) -> list[str]:
@@ -27,7 +20,7 @@ def _names(text: str) -> list[str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="judgekit compare",
         description="Compare judgekit runs (by default the latest sweep's jobs) with a baseline: "
         "agreement with intervals, paired bootstrap differences and a forest plot, printed, "
@@ -172,7 +165,6 @@ def main(argv: list[str]) -> int:
     try:
         return _run(_parser().parse_args(argv))
     except JudgekitError as err:
-        print(f"judgekit: error: {err}", file=sys.stderr)
-        return err.exit_code
+        return report(err)
     except SystemExit as exit:  # --help
         return int(exit.code or 0)

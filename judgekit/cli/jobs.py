@@ -16,16 +16,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from judgekit.cli.errors import Parser, error_line, report
 from judgekit.errors import ConfigError, JudgekitError
 
 __all__ = ["COMMANDS", "main"]
-
-
-class _Parser(argparse.ArgumentParser):
-    """Argument errors become one ``judgekit: error:`` line, like every other error."""
-
-    def error(self, message: str) -> Any:  # type: ignore[override]
-        raise ConfigError(f"{message} (see {self.prog} --help)")
 
 
 def _jobs_dir(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +30,7 @@ def _jobs_dir(parser: argparse.ArgumentParser) -> None:
 
 
 def _submit_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="judgekit submit",
         description="Check a run's config here, then run it as a durable job (a local process or "
         "a Slurm job). OVERRIDES are the same as for `judgekit`. Follow it with `judgekit status`.",
@@ -115,7 +109,7 @@ def _submit(argv: list[str]) -> int:
 
 
 def _status_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="judgekit status", description="Show jobs' states and progress.")
+    p = Parser(prog="judgekit status", description="Show jobs' states and progress.")
     p.add_argument("ids", nargs="*", metavar="ID", help="job ids (default: every job)")
     p.add_argument("--wait", action="store_true", help="wait until the jobs have finished")
     p.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
@@ -142,7 +136,7 @@ def _status(argv: list[str]) -> int:
 
 
 def _result_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="judgekit result", description="Print a finished job's report.")
+    p = Parser(prog="judgekit result", description="Print a finished job's report.")
     p.add_argument("id", metavar="ID")
     p.add_argument("--wait", action="store_true", help="wait for the job to finish first")
     p.add_argument("--timeout", type=float, help="with --wait: give up after this many seconds")
@@ -159,8 +153,10 @@ def _result(argv: list[str]) -> int:
     status = job.wait(args.timeout) if args.wait else job.status()
     if not status.finished:
         print(
-            f"judgekit: error: job {job.job_id} is {' '.join([status.state, status.progress]).strip()}; "
-            f"wait for it with: judgekit result {job.job_id} --wait",
+            error_line(
+                f"job {job.job_id} is {' '.join([status.state, status.progress]).strip()}; "
+                f"wait for it with: judgekit result {job.job_id} --wait"
+            ),
             file=sys.stderr,
         )
         return 1
@@ -177,7 +173,7 @@ def _result(argv: list[str]) -> int:
 def _cancel(argv: list[str]) -> int:
     from judgekit.jobs.handle import Job
 
-    p = _Parser(prog="judgekit cancel", description="Stop a pending or running job.")
+    p = Parser(prog="judgekit cancel", description="Stop a pending or running job.")
     p.add_argument("id", metavar="ID")
     _jobs_dir(p)
     args = p.parse_args(argv)
@@ -201,10 +197,8 @@ def main(name: str, argv: list[str]) -> int:
     try:
         return COMMANDS[name](argv)
     except JudgekitError as err:
-        print(f"judgekit: error: {err}", file=sys.stderr)
-        return err.exit_code
+        return report(err)
     except TimeoutError as err:
-        print(f"judgekit: error: {err}", file=sys.stderr)
-        return 1
+        return report(str(err), code=1)
     except SystemExit as exit:  # --help
         return int(exit.code or 0)

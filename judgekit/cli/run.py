@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from judgekit.cli.errors import error_line
 from judgekit.config.compose import (
     UID_ENV,
     compose_config,
@@ -195,7 +196,7 @@ def _task(cfg: Any) -> None:
     except JudgekitError as err:
         if getattr(err, "result", None) is not None:  # the run finished: its report still counts
             _print_report(err.result)  # type: ignore[attr-defined]
-        print(f"judgekit: error: {err}", file=sys.stderr)
+        print(error_line(err), file=sys.stderr)
         logging.getLogger("judgekit").error("%s", err)
         _failures.append(err.exit_code)
         if os.getpid() != _MAIN_PID:  # joblib / submitit worker: its exit code would be lost
@@ -256,7 +257,7 @@ def _failed_job(err: JudgekitError) -> Exception:
     """An error Hydra reports on one line (no traceback) and turns into exit code 1."""
     from hydra.errors import CompactHydraException
 
-    return CompactHydraException(f"judgekit: error: {err}")
+    return CompactHydraException(error_line(err))
 
 
 def plain_warnings() -> None:
@@ -283,7 +284,7 @@ def _run_hydra(argv: list[str]) -> int:
             if args.cfg is None:
                 check_output_dir(args.overrides, args.multirun)
         except JudgekitError as err:
-            print(f"judgekit: error: {err}", file=sys.stderr)
+            print(error_line(err), file=sys.stderr)
             return err.exit_code
     register()
     _kept[:] = [_SENT_SOME]  # until a task in this process says exactly what it kept
