@@ -5,6 +5,7 @@ Fixtures live in conftest.py; everything a test calls directly lives here.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -97,3 +98,23 @@ def row_number(request: Any) -> int:
 def file_run(judge: Any, path: Path | str, *extra: str) -> list[str]:
     """Overrides for a run of the fake ``judge`` on the JSON-lines file ``path``."""
     return [*judge_overrides(judge), "dataset=jsonl", f"dataset.path={path}", *extra]
+
+
+def _launchers_missing() -> str:
+    """Why the ``[launchers]`` extra's tests cannot run here ('' when they can)."""
+    for module in (
+        "submitit",
+        "hydra_plugins.hydra_joblib_launcher",
+        "hydra_plugins.hydra_submitit_launcher",
+    ):
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            found = False
+        if not found:
+            return f"{module} is not installed: pip install -e '.[launchers]'"
+    return ""
+
+
+needs_launchers = pytest.mark.skipif(bool(_launchers_missing()), reason=_launchers_missing())
+"""Tests that run jobs through Hydra's joblib/submitit launchers or submitit itself."""

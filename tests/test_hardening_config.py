@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from helpers import TEST_KEY, file_run, judge_overrides, run_cli
+from helpers import TEST_KEY, file_run, judge_overrides, needs_launchers, run_cli
 
 from judgekit.config.compose import compose_config, to_config
 from judgekit.config.schema import CacheMode, Config, Switch
@@ -145,7 +145,10 @@ def test_bad_input_is_one_line_exit_2_no_call_nothing_written(
         assert secret not in proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]])
+@pytest.mark.parametrize(
+    "launcher",
+    [[], pytest.param(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], marks=needs_launchers)],
+)
 def test_sweep_whose_second_job_has_no_data_runs_no_job(
     launcher: list[str], judge: FakeJudge, data_dir: Path, tmp_path: Path
 ) -> None:

@@ -19,7 +19,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import TEST_KEY, TEST_KEY_ENV, file_run, judge_overrides, row_number, run_cli
+from helpers import (
+    TEST_KEY,
+    TEST_KEY_ENV,
+    file_run,
+    judge_overrides,
+    needs_launchers,
+    row_number,
+    run_cli,
+)
 
 from judgekit.testing.server import ChatRequest, FakeJudge, json_scores
 
@@ -316,6 +324,7 @@ def test_a_statistics_warning_is_one_plain_line_without_source_echo(
     assert "JudgekitStatsWarning: pearson" in (tmp_path / "out" / "cli.log").read_text()
 
 
+@needs_launchers
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "launcher",

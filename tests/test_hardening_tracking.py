@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import TEST_KEY, TEST_KEY_ENV, file_run, run_cli
+from helpers import TEST_KEY, TEST_KEY_ENV, file_run, needs_launchers, run_cli
 from test_remote_tracking import _free_port, _wait_for
 
 from judgekit.cli.compare import main as compare_main
@@ -280,6 +280,7 @@ def test_a_ghost_is_a_dead_or_reused_pid_on_this_host() -> None:
 # --- SIGTERM on a joblib sweep ---------------------------------------------------------------
 
 
+@needs_launchers
 @pytest.mark.slow
 def test_sigterm_on_a_joblib_sweep_marks_every_jobs_run_killed(tmp_path: Path) -> None:
     uri = f"sqlite:///{tmp_path}/mlflow.db"

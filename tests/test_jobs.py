@@ -21,6 +21,7 @@ from helpers import (
     TEST_KEY_ENV,
     file_run,
     judge_overrides,
+    needs_launchers,
     row_number,
     run_cli,
     write_jsonl,
@@ -34,6 +35,8 @@ from judgekit.jobs.executors import make_executor, process_alive, process_start
 from judgekit.jobs.store import JobStore, config_from_dict, config_to_dict
 from judgekit.jobs.submission import durable_config
 from judgekit.testing.server import FakeJudge, json_scores
+
+pytestmark = needs_launchers  # every test here runs a launcher or submitit
 
 INLINE = DatasetConfig(source="inline", rows=[{"prompt": "p", "response": "r"}])
 

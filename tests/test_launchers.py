@@ -11,10 +11,12 @@ import warnings
 from pathlib import Path
 
 import pytest
-from helpers import TEST_KEY, file_run, row_number, run_cli, write_jsonl
+from helpers import TEST_KEY, file_run, needs_launchers, row_number, run_cli, write_jsonl
 
 from judgekit.config.compose import compose_config, conf_dir
 from judgekit.testing.server import FakeJudge, json_scores
+
+pytestmark = needs_launchers  # every test here runs a launcher or submitit
 
 N_ROWS = 16
 OWN = sorted(p.stem for p in (conf_dir() / "hydra" / "launcher").glob("*.yaml"))
