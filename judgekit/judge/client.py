@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from judgekit.config.schema import JudgeConfig
 from judgekit.judge.bounded_http import TRANSPORT_ERRORS, ResponseFailure, bounded_http_client
 from judgekit.judge.ratelimit import AdaptiveConcurrency, RateLimiter, Slot
-from judgekit.records import JudgeResponse
+from judgekit.records import REQUEST_FAILURES, JudgeResponse
 from judgekit.secrets import redact, register, resolve_headers
 
 __all__ = [
@@ -31,23 +31,6 @@ __all__ = [
     "RetryPolicy",
     "classify_error",
 ]
-
-REQUEST_FAILURES = {
-    "timeout": "no complete answer within judge.timeout_s (retried)",
-    "rate_limited": "429 after every retry",
-    "server_error": "5xx after every retry",
-    "request_error": "the connection failed or dropped (retried), or an unexpected error",
-    "bad_request": "4xx other than 429, or a request the client refused before sending it "
-    "(an invalid parameter); never retried",
-    "bad_response": "a 2xx body that is not a chat completion: not JSON, or no choices",
-    "empty_response": "a chat completion with an empty choices list (a null or blank content is "
-    "the parser's empty_response)",
-    "response_too_large": "the body exceeds judge.max_response_bytes; reading stopped there",
-}
-"""Every value :attr:`JudgeResponse.failure` can take, with its meaning. Together with
-``judgekit.parsing.FAILURE_REASONS`` and ``not_run`` (a row never sent because the run stopped)
-this is every ``failure_reason`` a results row can hold."""
-
 
 class JudgeClient(Protocol):
     """Anything that can answer one chat request; tests and caches wrap or replace it."""
