@@ -373,3 +373,24 @@ def test_every_reason_a_run_with_faults_writes_is_a_failure_reason() -> None:
     assert not any(
         isinstance(r, float) and not math.isnan(r) for r in result.results["failure_reason"]
     )
+
+
+def test_the_judge_packages_public_api() -> None:
+    import judgekit.judge
+    from judgekit.judge import transport
+
+    assert sorted(judgekit.judge.__all__) == [
+        "Completion",
+        "JudgeClient",
+        "JudgeResponse",
+        "LiteLLMClient",
+        "REQUEST_FAILURES",
+        "ResponseFailure",
+        "RetryDecision",
+        "RetryPolicy",
+        "RetryingClient",
+        "Transport",
+        "classify_error",
+    ]
+    for module in (judgekit.judge, transport, litellm_transport, direct):
+        assert all(getattr(module, name, None) is not None for name in module.__all__)

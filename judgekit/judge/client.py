@@ -175,7 +175,8 @@ class RetryingClient:
             )
 
     def _decide(self, err: BaseException) -> RetryDecision:
-        """The client's own failures (its clock, the answer checks), else the transport's word."""
+        """The answer checks' failures, else the transport's word (every transport reads the
+        TimeoutError of the whole-attempt clock as a retried ``timeout``)."""
         if isinstance(err, ResponseFailure):
             return RetryDecision(err.reason, False)
         return self.transport.classify(err)
