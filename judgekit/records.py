@@ -43,6 +43,11 @@ class FailureReason(enum.StrEnum):
     NOT_RUN = "not_run"
     """A row never sent: the run stopped before it."""
 
+    def __repr__(self) -> str:
+        """The plain string's repr: a reason shown inside a dict or list in a message reads
+        ``'timeout'``, as it did when reasons were strings."""
+        return repr(self.value)
+
 
 REQUEST_FAILURES: dict[FailureReason, str] = {
     FailureReason.TIMEOUT: "no complete answer within judge.timeout_s (retried)",
