@@ -111,13 +111,14 @@ def _check_endpoint(cfg: Config, prepared: Any) -> Check:
 async def _probe(client: Any, messages: list[dict[str, str]]) -> Any:
     """One call, cut at ``PROBE_LIMIT_S``; the client's connections are closed after."""
     from judgekit.judge.client import JudgeResponse
+    from judgekit.records import FailureReason
 
     try:
         await client.ready()  # imports and warm-up: not the endpoint's time
         return await asyncio.wait_for(client.complete(messages), PROBE_LIMIT_S)
     except TimeoutError:
         detail = f"no answer within {PROBE_LIMIT_S:g} s, the doctor's probe limit"
-        return JudgeResponse(None, "timeout", detail, latency_s=PROBE_LIMIT_S)
+        return JudgeResponse(None, FailureReason.TIMEOUT, detail, latency_s=PROBE_LIMIT_S)
     finally:
         await client.aclose()
 

@@ -44,6 +44,7 @@ from typing import Any
 
 from judgekit.config.schema import ScoreSpec
 from judgekit.errors import ConfigError
+from judgekit.records import PARSE_FAILURES, FailureReason
 
 __all__ = [
     "FAILURE_REASONS",
@@ -54,8 +55,8 @@ __all__ = [
     "strip_reasoning",
 ]
 
-FAILURE_REASONS = ("parse_error", "missing_key", "out_of_range", "invalid_label", "empty_response")
-"""Every value :attr:`ParsedScore.failure` can take besides None."""
+FAILURE_REASONS = PARSE_FAILURES
+"""Every value :attr:`ParsedScore.failure` can take besides None (``records.PARSE_FAILURES``)."""
 
 _NAN = float("nan")
 _THINK_TAG = re.compile(r"<(/?)think(?:ing)?\s*>", re.IGNORECASE)
@@ -91,7 +92,7 @@ class ParsedScore:
 class _Failed(Exception):
     """A step could not read a score; carries the failure reason and the detail."""
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: FailureReason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
         self.detail = detail
@@ -209,10 +210,10 @@ def _answer_text(text: str | None) -> str:
     """The answer without reasoning; raises when there is no answer to read."""
     if text is None or not text.strip():
         shown = "None" if text is None else repr(text)
-        raise _Failed("empty_response", f"the judge returned no text ({shown})")
+        raise _Failed(FailureReason.EMPTY_RESPONSE, f"the judge returned no text ({shown})")
     answer = _cut(text, _reasoning_spans(text)).strip()
     if not answer:
-        raise _Failed("parse_error", "no answer after the </think> reasoning block")
+        raise _Failed(FailureReason.PARSE_ERROR, "no answer after the </think> reasoning block")
     return answer
 
 
@@ -232,7 +233,7 @@ def _reasoning_spans(text: str) -> list[tuple[int, int]]:
     if open_at is not None:
         if not _blank_out(text[:open_at], spans).strip():
             raise _Failed(
-                "parse_error",
+                FailureReason.PARSE_ERROR,
                 "no answer after <think>: the reasoning block never closes "
                 "(the answer was probably cut off by judge.max_tokens)",
             )
@@ -360,7 +361,9 @@ def _parse_one(answer: str, found: _Candidate | None, spec: ScoreSpec) -> Parsed
         if spec.parser.kind == "regex":
             value = _read_value(_regex_group(answer, spec)[0], spec)
         elif found is None:
-            raise _Failed("parse_error", f"no JSON object found in the answer: {_preview(answer)}")
+            raise _Failed(
+                FailureReason.PARSE_ERROR, f"no JSON object found in the answer: {_preview(answer)}"
+            )
         else:
             value = _read_value(_resolve(found.obj, spec.key)[0], spec)
     except _Failed as failed:
@@ -381,11 +384,14 @@ def _regex_group(answer: str, spec: ScoreSpec) -> tuple[str, int]:
     match = compiled.search(answer)
     if match is None:
         raise _Failed(
-            "parse_error", f"pattern '{pattern}' found nothing in the answer: {_preview(answer)}"
+            FailureReason.PARSE_ERROR,
+            f"pattern '{pattern}' found nothing in the answer: {_preview(answer)}",
         )
     group = 1 if compiled.groups else 0
     if match.group(group) is None:
-        raise _Failed("parse_error", f"pattern '{pattern}' matched but its first group is empty")
+        raise _Failed(
+            FailureReason.PARSE_ERROR, f"pattern '{pattern}' matched but its first group is empty"
+        )
     return match.group(group), match.start(group)
 
 
@@ -399,13 +405,15 @@ def _resolve(obj: dict[Any, Any], path: str) -> tuple[Any, list[str]]:
         where = f" in {'.'.join(walked)!r}" if walked else ""
         if not isinstance(node, dict):
             raise _Failed(
-                "missing_key",
+                FailureReason.MISSING_KEY,
                 f"key {path!r} not found; {'.'.join(walked)!r} holds {_kind(node)}, not an object",
             )
         key = _matching_key(node, part)
         if key is None:
             keys = ", ".join(str(k) for k in node) or "(none)"
-            raise _Failed("missing_key", f"key {path!r} not found; keys present{where}: {keys}")
+            raise _Failed(
+                FailureReason.MISSING_KEY, f"key {path!r} not found; keys present{where}: {keys}"
+            )
         node = node[key]
         walked.append(key)
     return node, walked
@@ -422,9 +430,11 @@ def _matching_key(node: dict[Any, Any], part: str) -> str | None:
 def _read_value(raw: Any, spec: ScoreSpec) -> float:
     """The score a raw JSON value or regex group stands for; raises with the reason."""
     if raw is None:
-        raise _Failed("parse_error", "value is null")
+        raise _Failed(FailureReason.PARSE_ERROR, "value is null")
     if isinstance(raw, bool):
-        raise _Failed("parse_error", f"value {json.dumps(raw)} is a boolean, not a score")
+        raise _Failed(
+            FailureReason.PARSE_ERROR, f"value {json.dumps(raw)} is a boolean, not a score"
+        )
     if spec.labels:
         return _label_value(raw, spec)
     return _in_range(_number(raw, spec), spec)
@@ -438,16 +448,18 @@ def _number(raw: Any, spec: ScoreSpec) -> float:
         if fraction:
             return _fraction(raw, float(fraction.group(1)), float(fraction.group(2)), spec)
         if not _NUMBER_TEXT.fullmatch(text):
-            raise _Failed("parse_error", f"value {raw!r} is not a number")
+            raise _Failed(FailureReason.PARSE_ERROR, f"value {raw!r} is not a number")
         raw = text
     elif not isinstance(raw, int | float):
-        raise _Failed("parse_error", f"value {_short(raw)} is {_kind(raw)}, not a number")
+        raise _Failed(
+            FailureReason.PARSE_ERROR, f"value {_short(raw)} is {_kind(raw)}, not a number"
+        )
     try:
         value = float(raw)
     except OverflowError:
         value = math.inf
     if not math.isfinite(value):
-        raise _Failed("parse_error", f"value {_short(raw)} is not a finite number")
+        raise _Failed(FailureReason.PARSE_ERROR, f"value {_short(raw)} is not a finite number")
     return value
 
 
@@ -455,7 +467,7 @@ def _fraction(raw: str, numerator: float, denominator: float, spec: ScoreSpec) -
     """N of "N/M" when M is the score's maximum; any other M is ambiguous."""
     if denominator != spec.maximum:
         raise _Failed(
-            "parse_error",
+            FailureReason.PARSE_ERROR,
             f"value {raw!r} is ambiguous: {_fmt(denominator)} is not the maximum "
             f"{_fmt(spec.maximum)}, so it is unclear whether it is a score or a ratio",
         )
@@ -468,7 +480,8 @@ def _in_range(value: float, spec: ScoreSpec) -> float:
     assert low is not None and high is not None
     if not low <= value <= high:
         raise _Failed(
-            "out_of_range", f"value {_fmt(value)} is outside the range [{_fmt(low)}, {_fmt(high)}]"
+            FailureReason.OUT_OF_RANGE,
+            f"value {_fmt(value)} is outside the range [{_fmt(low)}, {_fmt(high)}]",
         )
     return value
 
@@ -488,7 +501,7 @@ def _label_value(raw: Any, spec: ScoreSpec) -> float:
     if spec.kind == "preference":
         # A bare 1 or 2 from a judge usually means "response 1/2", not the label's value.
         raise _Failed(
-            "invalid_label",
+            FailureReason.INVALID_LABEL,
             f"verdict {_short(raw)} is not one of {', '.join(map(repr, spec.labels))}",
         )
     number = _label_number(raw)
@@ -497,7 +510,7 @@ def _label_value(raw: Any, spec: ScoreSpec) -> float:
     labels = ", ".join(spec.labels)
     values = ", ".join(_fmt(label.value) for label in spec.labels.values())
     raise _Failed(
-        "invalid_label",
+        FailureReason.INVALID_LABEL,
         f"value {_short(raw)} is not a label; valid labels: {labels} (or their values {values})",
     )
 
@@ -521,18 +534,20 @@ def _value_span(text: str, spec: ScoreSpec) -> tuple[int, int]:
     else:
         found = _pick_candidate(_candidates(text), [spec.key])
         if found is None:
-            raise _Failed("parse_error", "no JSON object")
+            raise _Failed(FailureReason.PARSE_ERROR, "no JSON object")
         raw, keys = _resolve(found.obj, spec.key)
         position = found.start
         for key in keys:
             pattern = rf"[\"']{re.escape(key)}[\"']\s*:\s*[\"']?\s*"
             match = re.compile(pattern).search(text, position, found.end)
             if match is None:
-                raise _Failed("parse_error", f"key {key!r} not located")
+                raise _Failed(FailureReason.PARSE_ERROR, f"key {key!r} not located")
             position = match.end()
     run = _INTEGER_RUN.match(text, position)
     if run is None or float(run.group()) != _read_value(raw, spec):
-        raise _Failed("parse_error", "value is not an integer written where it was parsed")
+        raise _Failed(
+            FailureReason.PARSE_ERROR, "value is not an integer written where it was parsed"
+        )
     return run.start(), run.end()
 
 

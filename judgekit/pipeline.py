@@ -23,7 +23,7 @@ from judgekit.data.loading import Example, find_incomplete, load_examples
 from judgekit.data.sampling import sample_examples
 from judgekit.design import swapped_example, swaps
 from judgekit.errors import ConfigError, DatasetError, RunError, SecretError
-from judgekit.judge.client import JudgeClient, LiteLLMClient
+from judgekit.judge.client import JudgeClient, LiteLLMClient, RetryingClient
 from judgekit.judge.structured import response_format_for
 from judgekit.prompts.render import check_template_fields, item_fields, render, shown_fields
 from judgekit.results import build_results, write_results
@@ -343,13 +343,13 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def client_for(prepared: PreparedRun, judge: JudgeConfig) -> LiteLLMClient:
+def client_for(prepared: PreparedRun, judge: JudgeConfig) -> RetryingClient:
     """The client for ``judge`` (litellm, or ``judge.client: direct``): retries, ``judge.rpm``/``tpm``
     and adaptive backoff."""
     from judgekit.judge.ratelimit import build_client_limits
 
     limiter, concurrency = build_client_limits(judge, _effective_parallelism(prepared.config))
-    kind = LiteLLMClient
+    kind: Callable[..., RetryingClient] = LiteLLMClient
     if judge.client == "direct":
         from judgekit.judge.direct import DirectClient
 
@@ -489,7 +489,7 @@ def _open_cache(stack: ExitStack, cfg: Config) -> Any:
 
 def _cached(client: JudgeClient, cache: Any, cfg: Config) -> JudgeClient:
     """Wrap ``client`` so answers already paid for come from the cache (resume after a crash)."""
-    params_for = getattr(client, "request_params", None)
+    params_for = client.request_params
     if cache is None or params_for is None:
         return client
     from judgekit.judge.cache import CachingClient

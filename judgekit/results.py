@@ -17,6 +17,7 @@ from judgekit.config.schema import ScoreSchemaConfig, ScoreSpec
 from judgekit.data.loading import Example
 from judgekit.judge.client import JudgeResponse
 from judgekit.parsing import ParsedScore, expected_score_from_logprobs, parse_scores
+from judgekit.records import FailureReason
 
 __all__ = ["COLUMNS", "build_results", "not_run_response", "read_results", "write_results"]
 
@@ -43,7 +44,7 @@ COLUMNS = [
 TIE = 0.5
 
 
-def not_run_response(reason: str = "not_run") -> JudgeResponse:
+def not_run_response(reason: str = FailureReason.NOT_RUN) -> JudgeResponse:
     """A placeholder for a request the run never sent (it stopped first)."""
     return JudgeResponse(None, reason, "the run stopped before this row was judged", attempts=0)
 

@@ -220,12 +220,10 @@ async def judge_all(
     finally:
         if bar is not None:
             bar.close()  # type: ignore[attr-defined]
-        close = getattr(client, "aclose", None)  # a client holding connections (DirectClient)
-        if close is not None:
-            # After Ctrl-C the loop is shutting down: a failed close must not print a traceback
-            # over the one-line message (the connections go with the process anyway).
-            with contextlib.suppress(Exception):
-                await close()
+        # After Ctrl-C the loop is shutting down: a failed close must not print a traceback
+        # over the one-line message (the connections go with the process anyway).
+        with contextlib.suppress(Exception):
+            await client.aclose()
     return outcome
 
 

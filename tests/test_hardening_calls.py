@@ -193,10 +193,10 @@ def test_a_long_answer_from_a_provider_without_the_bounded_client_is_not_kept() 
     # No api_base on an openai/ model: litellm's own client is used, the text is checked after.
     cfg = JudgeConfig(name="x", model="openai/fake-judge", max_response_bytes=10)
     client = LiteLLMClient(cfg, api_key=None)
-    assert client._bounded_client("k") is None
-    from types import SimpleNamespace
+    assert client.transport._bounded_client() is None  # type: ignore[attr-defined]
+    from judgekit.judge.transport import Completion
 
-    answer = SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content="x" * 11))])
+    answer = Completion("x" * 11)
     with pytest.raises(Exception, match="over judge.max_response_bytes=10") as caught:
         client._check_answer(answer)
     assert classify_error(caught.value) == ("response_too_large", False, None)

@@ -8,17 +8,22 @@ from judgekit.judge.client import (
     JudgeClient,
     JudgeResponse,
     LiteLLMClient,
-    ResponseFailure,
+    RetryingClient,
     RetryPolicy,
     classify_error,
 )
+from judgekit.judge.transport import Completion, ResponseFailure, RetryDecision, Transport
 
 __all__ = [
+    "REQUEST_FAILURES",
+    "Completion",
     "JudgeClient",
     "JudgeResponse",
     "LiteLLMClient",
-    "REQUEST_FAILURES",
     "ResponseFailure",
+    "RetryDecision",
     "RetryPolicy",
+    "RetryingClient",
+    "Transport",
     "classify_error",
 ]

@@ -2,7 +2,7 @@
 
 ``judge.max_response_bytes`` must hold for every answer, and litellm reads a whole body into
 memory before judgekit sees it. For ``openai/`` models at an explicit ``api_base`` (vLLM,
-llama.cpp, proxies: the endpoints that may misbehave), :class:`~judgekit.judge.client.LiteLLMClient`
+llama.cpp, proxies: the endpoints that may misbehave), :class:`~judgekit.judge.litellm_transport.LiteLLMTransport`
 hands litellm an ``AsyncOpenAI`` client built on :func:`bounded_http_client`: a body whose
 Content-Length is over the limit is refused before it is read, one that grows past it stops being
 read there. The same wrapper records the transport's own errors (a refused connection, a read
@@ -18,7 +18,10 @@ from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from typing import Any
 
-__all__ = ["TRANSPORT_ERRORS", "bounded_http_client"]
+from judgekit.judge.transport import ResponseFailure
+from judgekit.records import FailureReason
+
+__all__ = ["TRANSPORT_ERRORS", "ResponseFailure", "bounded_http_client"]
 
 TRANSPORT_ERRORS: ContextVar[list[BaseException] | None] = ContextVar(
     "judgekit_transport_errors", default=None
@@ -33,8 +36,9 @@ def _record(err: BaseException) -> None:
 
 
 def _too_large(limit: int, what: str) -> Exception:
-
-    return ResponseFailure("response_too_large", f"{what} judge.max_response_bytes={limit}")
+    return ResponseFailure(
+        FailureReason.RESPONSE_TOO_LARGE, f"{what} judge.max_response_bytes={limit}"
+    )
 
 
 def bounded_http_client(limit: int) -> Any:
@@ -103,11 +107,3 @@ def bounded_http_client(limit: int) -> Any:
         for pattern, t in http._mounts.items()
     }
     return http
-
-
-class ResponseFailure(Exception):
-    """An answer that arrived but cannot be used; ``reason`` is one of ``REQUEST_FAILURES``."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason

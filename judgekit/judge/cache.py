@@ -586,6 +586,10 @@ class CachingClient:
         self.params_for = params_for
         self.lease_s = lease_s
 
+    def request_params(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        """The parameters the cache key is made of (``params_for``)."""
+        return self.params_for(messages)
+
     async def complete(self, messages: list[dict[str, str]]) -> JudgeResponse:
         """The stored answer when there is one and the mode reads; else the inner call's."""
         if self.mode == "off":
@@ -652,8 +656,6 @@ class CachingClient:
         return None
 
     async def aclose(self) -> None:
-        """Commit the queued answers; close the inner client's connections, if it holds any."""
+        """Commit the queued answers; close the inner client's connections."""
         self.cache.flush()
-        close = getattr(self.inner, "aclose", None)
-        if close is not None:
-            await close()
+        await self.inner.aclose()
