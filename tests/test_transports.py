@@ -12,7 +12,7 @@ import httpx
 import litellm
 import openai
 import pytest
-from conftest import judge_overrides
+from helpers import judge_overrides
 
 import judgekit
 from judgekit.config.schema import JudgeConfig
