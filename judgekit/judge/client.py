@@ -96,7 +96,7 @@ class RetryingClient:
     def __init__(
         self,
         judge: JudgeConfig,
-        transport: Transport,
+        transport: Transport | None = None,
         *,
         api_key: str | None,
         response_format: dict[str, Any] | None = None,
@@ -104,6 +104,8 @@ class RetryingClient:
         limiter: RateLimiter | None = None,
         concurrency: AdaptiveConcurrency | None = None,
     ) -> None:
+        if transport is None:
+            transport = self.default_transport(judge, api_key)
         self.judge = judge
         self.transport = transport
         register(api_key)  # redacted from every failure detail, log line and output
@@ -114,6 +116,11 @@ class RetryingClient:
         )
         self.limiter = limiter
         self.concurrency = concurrency
+
+    def default_transport(self, judge: JudgeConfig, api_key: str | None) -> Transport:
+        """The transport used when none is given: a subclass's own (``LiteLLMClient``,
+        ``DirectClient``)."""
+        raise TypeError(f"{type(self).__name__} needs a transport")
 
     def request_params(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         """Everything that determines the answer (no key): the cache hashes exactly this."""
@@ -266,22 +273,5 @@ class LiteLLMClient(RetryingClient):
     """A :class:`RetryingClient` over a :class:`~judgekit.judge.litellm_transport.LiteLLMTransport`
     (``judge.client: litellm``, the default)."""
 
-    def __init__(
-        self,
-        judge: JudgeConfig,
-        *,
-        api_key: str | None,
-        response_format: dict[str, Any] | None = None,
-        seed: int = 0,
-        limiter: RateLimiter | None = None,
-        concurrency: AdaptiveConcurrency | None = None,
-    ) -> None:
-        super().__init__(
-            judge,
-            LiteLLMTransport(judge, api_key),
-            api_key=api_key,
-            response_format=response_format,
-            seed=seed,
-            limiter=limiter,
-            concurrency=concurrency,
-        )
+    def default_transport(self, judge: JudgeConfig, api_key: str | None) -> Transport:
+        return LiteLLMTransport(judge, api_key)

@@ -18,7 +18,6 @@ from typing import Any
 
 from judgekit.config.schema import JudgeConfig
 from judgekit.judge.client import RetryingClient
-from judgekit.judge.ratelimit import AdaptiveConcurrency, RateLimiter
 from judgekit.judge.transport import (
     Completion,
     ResponseFailure,
@@ -221,22 +220,5 @@ class DirectClient(RetryingClient):
     """A :class:`RetryingClient` over a :class:`DirectTransport`; same arguments as
     :class:`~judgekit.judge.client.LiteLLMClient`."""
 
-    def __init__(
-        self,
-        judge: JudgeConfig,
-        *,
-        api_key: str | None,
-        response_format: dict[str, Any] | None = None,
-        seed: int = 0,
-        limiter: RateLimiter | None = None,
-        concurrency: AdaptiveConcurrency | None = None,
-    ) -> None:
-        super().__init__(
-            judge,
-            DirectTransport(judge, api_key),
-            api_key=api_key,
-            response_format=response_format,
-            seed=seed,
-            limiter=limiter,
-            concurrency=concurrency,
-        )
+    def default_transport(self, judge: JudgeConfig, api_key: str | None) -> DirectTransport:
+        return DirectTransport(judge, api_key)
