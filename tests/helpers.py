@@ -118,3 +118,13 @@ def _launchers_missing() -> str:
 
 needs_launchers = pytest.mark.skipif(bool(_launchers_missing()), reason=_launchers_missing())
 """Tests that run jobs through Hydra's joblib/submitit launchers or submitit itself."""
+
+
+def assert_one_line_error(proc: Any, needle: str, code: int = 2) -> str:
+    """The command exited ``code`` with exactly one ``judgekit: error:`` line holding ``needle``,
+    and no traceback; returns that line."""
+    assert proc.returncode == code, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("judgekit: error:")]
+    assert len(errors) == 1 and needle in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+    return errors[0]

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import file_run, judge_overrides, run_cli
+from helpers import assert_one_line_error, file_run, judge_overrides, run_cli
 
 from judgekit.testing.server import FakeJudge
 
@@ -122,10 +122,7 @@ def test_bad_input_is_one_line_exit_2_and_no_judge_call(
         *(e.replace("{data}", str(data_dir)) for e in extra),
     ]
     proc = run_cli(args, tmp_path, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("judgekit: error:")]
-    assert len(errors) == 1 and needle in errors[0], proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert_one_line_error(proc, needle)
     assert judge.counters.requests_total == before
     assert not (tmp_path / "mlflow.db").exists()
 

@@ -16,7 +16,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import TEST_KEY, TEST_KEY_ENV, file_run, judge_overrides, run_cli, write_jsonl
+from helpers import (
+    TEST_KEY,
+    TEST_KEY_ENV,
+    assert_one_line_error,
+    file_run,
+    judge_overrides,
+    run_cli,
+    write_jsonl,
+)
 
 import judgekit
 from judgekit.config.schema import JudgeConfig
@@ -615,9 +623,6 @@ def test_bad_input_is_one_line_exit_2_and_no_judge_call(
         *extra,
     ]
     proc = run_cli(args, tmp_path, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("judgekit: error:")]
-    assert len(errors) == 1 and needle in errors[0], proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert_one_line_error(proc, needle)
     assert fake_judge.counters.requests_total == 0
     assert not (tmp_path / "mlflow.db").exists()

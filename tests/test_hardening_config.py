@@ -19,7 +19,14 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from helpers import TEST_KEY, file_run, judge_overrides, needs_launchers, run_cli
+from helpers import (
+    TEST_KEY,
+    assert_one_line_error,
+    file_run,
+    judge_overrides,
+    needs_launchers,
+    run_cli,
+)
 
 from judgekit.config.compose import compose_config, to_config
 from judgekit.config.schema import CacheMode, Config, Switch
@@ -135,10 +142,7 @@ def test_bad_input_is_one_line_exit_2_no_call_nothing_written(
         *(e.replace("{data}", str(data_dir)) for e in extra),
     ]
     proc = run_cli(args, tmp_path, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("judgekit: error:")]
-    assert len(errors) == 1 and needle in errors[0], proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert_one_line_error(proc, needle)
     assert judge.counters.requests_total == before
     assert list(tmp_path.iterdir()) == []  # no outputs/, no mlflow.db, no .hydra files
     for secret in (PASTED_KEY, HEADER_SECRET):
@@ -161,10 +165,8 @@ def test_sweep_whose_second_job_has_no_data_runs_no_job(
         "score=helpfulness",
     ]
     proc = run_cli(args, tmp_path, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("judgekit: error:")]
-    assert len(errors) == 1 and "absent.jsonl" in errors[0], proc.stderr
-    assert "Traceback" not in proc.stderr and "HYDRA_FULL_ERROR" not in proc.stderr
+    assert_one_line_error(proc, "absent.jsonl")
+    assert "HYDRA_FULL_ERROR" not in proc.stderr
     assert judge.counters.requests_total == before
     assert list(tmp_path.iterdir()) == []
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import judge_overrides, run_cli
+from helpers import assert_one_line_error, judge_overrides, run_cli
 
 from judgekit.config.schema import (
     DatasetConfig,
@@ -290,10 +290,7 @@ def test_bad_data_or_template_is_one_line_exit_2_and_no_judge_call(
     extra, needle = BAD_INPUTS[case]
     before = judge.counters.requests_total
     proc = run_cli(_args(data_dir, judge, extra), tmp_path, timeout=180)
-    assert proc.returncode == 2, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("judgekit: error:")]
-    assert len(errors) == 1 and needle in errors[0], proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert_one_line_error(proc, needle)
     assert judge.counters.requests_total == before
     assert not (tmp_path / "mlflow.db").exists()
 

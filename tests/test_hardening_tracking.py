@@ -19,7 +19,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import TEST_KEY, TEST_KEY_ENV, file_run, needs_launchers, run_cli
+from helpers import (
+    TEST_KEY,
+    TEST_KEY_ENV,
+    assert_one_line_error,
+    file_run,
+    needs_launchers,
+    run_cli,
+)
 from test_remote_tracking import _free_port, _wait_for
 
 from judgekit.cli.compare import main as compare_main
@@ -80,10 +87,8 @@ def test_bad_store_is_one_line_exit_2_and_no_judge_call(
     before = judge.counters.requests_total
     args = _args(judge, tmp_path / "val.jsonl", *(e.replace("{tmp}", str(tmp_path)) for e in extra))
     proc = run_cli(args, tmp_path, timeout=120)
-    assert proc.returncode == 2, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("judgekit: error:")]
-    assert len(errors) == 1 and needle in errors[0], proc.stderr
-    assert "Traceback" not in proc.stderr and "hunter2pw" not in proc.stderr
+    assert_one_line_error(proc, needle)
+    assert "hunter2pw" not in proc.stderr
     assert judge.counters.requests_total == before
     assert not (tmp_path / "mlflow.db").exists()
     assert (tmp_path / "broken.db").read_bytes() == GARBAGE  # left for the user to move
