@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack, nullcontext
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from judgekit.judge.client import JudgeClient, LiteLLMClient
 from judgekit.judge.structured import response_format_for
 from judgekit.results import RunResult, check_coverage, parse_responses, results_table, write_run
 from judgekit.runner import JudgeRequest, StopRules, judge_all, run_async
-from judgekit.stats.agreement import agreement_report, failure_counts
+from judgekit.stats.agreement import agreement_report, annotator_labels, failure_counts
 from judgekit.tracking.log import check_logged, log_run, open_run
 
 __all__ = ["PreparedRun", "RunResult", "prepare", "run"]
@@ -69,7 +69,17 @@ def run(
     with ExitStack() as stack:
         cache = open_cache(stack, cfg)
         judge, server_pid = local_judge(stack, cfg.judge) if client is None else (cfg.judge, None)
-        mlrun = stack.enter_context(_tracking(prepared, judge, server_pid, tags, out_dir))
+        mlrun = stack.enter_context(
+            open_run(
+                cfg,
+                judge,
+                out_dir,
+                server_pid=server_pid,
+                tags=tags,
+                parent_run=prepared.parent_run,
+                dataset_digest=prepared.dataset_digest,
+            )
+        )
         call = cached(client or client_for(prepared, judge), cache, cfg)
         responses, stopped = _judge(prepared, call, on_progress)
         result = _finish(prepared, responses, out_dir, mlrun, cache)
@@ -150,21 +160,6 @@ def local_judge(stack: ExitStack, judge: JudgeConfig) -> tuple[JudgeConfig, int 
     server = stack.enter_context(start_local_judge(judge.local, logprobs=judge.logprobs))
     log.info("local judge %s serving on %s (pid %s)", server.model, server.api_base, server.pid)
     return replace(judge, model=server.model, api_base=server.api_base), server.pid
-
-
-def _tracking(
-    prepared: PreparedRun,
-    judge: JudgeConfig,
-    server_pid: int | None,
-    tags: dict[str, str] | None,
-    out_dir: Path | None,
-) -> AbstractContextManager[Any]:
-    """The MLflow run, when tracking is on and the run has an output directory."""
-    cfg = prepared.config
-    if not (cfg.tracking.enabled and out_dir is not None):
-        return nullcontext()
-    digest = prepared.dataset_digest
-    return open_run(cfg, judge, server_pid, tags, prepared.parent_run, digest)  # type: ignore[no-any-return]
 
 
 def client_for(prepared: PreparedRun, judge: JudgeConfig) -> LiteLLMClient:
@@ -255,7 +250,9 @@ def _finish(
     parsed = parse_responses(examples, given, cfg.score)
     parsed_swapped = parse_responses(examples, swapped, cfg.score) if swapped is not None else None
     frame = results_table(examples, parsed, cfg.score, parsed_swapped)
-    report, aggregate = agreement_report(frame, cfg, _annotator_labels(examples, cfg))
+    report, aggregate = agreement_report(
+        frame, cfg, annotator_labels(examples, cfg.dataset.fields.annotators)
+    )
     result = RunResult(cfg, examples, frame, report, aggregate, failure_counts(frame))
     result.cache_stats = cache.stats() if cache is not None else {}
     result.dropped_incomplete = prepared.dropped_incomplete
@@ -267,15 +264,3 @@ def _finish(
     if mlrun is not None:
         log_run(mlrun, result, paths)
     return result
-
-
-def _annotator_labels(examples: list[Example], cfg: Config) -> dict[str, Any]:
-    """Per score, an (examples × annotators) array of each annotator's label, when the data has them."""
-    import numpy as np
-
-    labels = {}
-    for name in cfg.dataset.fields.annotators:
-        rows = [e.annotators.get(name) for e in examples]
-        if rows and all(r is not None for r in rows):
-            labels[name] = np.array(rows, dtype=float)
-    return labels

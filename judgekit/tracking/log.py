@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +16,21 @@ from judgekit.results import RunResult
 __all__ = ["check_logged", "log_run", "open_run"]
 
 
-def open_run(  # type: ignore[no-untyped-def]
+def open_run(
     cfg: Config,
     judge: JudgeConfig,
-    server_pid: int | None,
-    tags: dict[str, str] | None,
+    out_dir: Path | None,
+    *,
+    server_pid: int | None = None,
+    tags: dict[str, str] | None = None,
     parent_run: str | None = None,
     dataset_digest: str = "",
-):
-    """The MLflow run (a context manager) tagged with the endpoint, judge, dataset digest, the
-    parent run of a re-judge and the local server's pid; it keeps going when the store fails."""
+) -> AbstractContextManager[Any]:
+    """The MLflow run (a context manager; a null one when tracking is off or the run has no
+    output directory), tagged with the endpoint, judge, dataset digest, the parent run of a
+    re-judge and the local server's pid; it keeps going when the store fails."""
+    if not (cfg.tracking.enabled and out_dir is not None):
+        return nullcontext()
     from judgekit.secrets import redact_url
     from judgekit.tracking.runs import DATASET_DIGEST_TAG, default_run_name, mlflow_run, run_tags
 
@@ -41,7 +47,7 @@ def open_run(  # type: ignore[no-untyped-def]
         extra["mlflow.parentRunId"] = parent_run
     if server_pid is not None:
         extra["judgekit.local_server_pid"] = str(server_pid)
-    return mlflow_run(cfg.tracking, name, run_tags(cfg, extra), keep_going=True)
+    return mlflow_run(cfg.tracking, name, run_tags(cfg, extra), keep_going=True)  # type: ignore[no-any-return]
 
 
 def log_run(mlrun: Any, result: RunResult, paths: list[Path]) -> None:
