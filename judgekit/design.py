@@ -2,29 +2,45 @@
 
 With ``judge.swap`` and a preference score, example ``i`` is judged as request ``2i`` (as given)
 and ``2i + 1`` (``response_a`` and ``response_b`` exchanged); everything else is one request per
-example.
+example. This module is the only one that knows those indexes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from dataclasses import replace
+from typing import TypeVar
 
 from judgekit.config import Config
+from judgekit.config.schema import PromptConfig, ScoreSchemaConfig, swap_needs_preference
 from judgekit.errors import ConfigError, TemplateError
-from judgekit.records import Example
+from judgekit.prompts.render import render
+from judgekit.records import Example, JudgeRequest
 
-__all__ = ["swaps", "swapped_example"]
+__all__ = [
+    "build_requests",
+    "orders",
+    "per_example",
+    "render_all",
+    "row_of",
+    "split_orders",
+    "swapped_example",
+    "swaps",
+]
+
+R = TypeVar("R")
 
 
 def swaps(cfg: Config) -> bool:
-    """True when every pair is judged in both orders (``judge.swap`` with a preference score)."""
+    """True when every pair is judged in both orders (``judge.swap`` with a preference score).
+
+    A pure predicate: ``judge.swap`` without a preference score fails when the config is composed
+    (:class:`judgekit.config.schema.Config`); a config built some other way still fails here.
+    """
     if not cfg.judge.swap:
         return False
     if not any(spec.kind == "preference" for spec in cfg.score.scores):
-        raise ConfigError(
-            f"judge.swap: true needs a preference score (score=preference); "
-            f"score {cfg.score.name!r} has none"
-        )
+        raise ConfigError(swap_needs_preference(cfg.score.name))
     return True
 
 
@@ -38,3 +54,61 @@ def swapped_example(example: Example) -> Example:
         )
     swapped = {**item, "response_a": item["response_b"], "response_b": item["response_a"]}
     return replace(example, item=swapped)
+
+
+def per_example(swap: bool) -> int:
+    """How many requests judge one example: two in both orders with swap, else one."""
+    return 2 if swap else 1
+
+
+def row_of(request_index: int, swap: bool) -> int:
+    """The example (row) index a request index belongs to."""
+    return request_index // per_example(swap)
+
+
+def orders(example: Example, swap: bool) -> Iterator[Example]:
+    """The example as each of its requests shows it: as given, then swapped with ``swap``."""
+    yield example
+    if swap:
+        yield swapped_example(example)
+
+
+def build_requests(
+    examples: list[Example],
+    prompt: PromptConfig,
+    score: ScoreSchemaConfig,
+    *,
+    swap: bool,
+    skip: Collection[int] = (),
+) -> Iterator[JudgeRequest]:
+    """The requests of every example not in ``skip`` (reused rows), rendered one at a time.
+
+    Example ``i`` is request ``i``, or requests ``2i`` and ``2i + 1`` (swapped) with ``swap``.
+    """
+    n = per_example(swap)
+    for index, example in enumerate(examples):
+        if index in skip:
+            continue
+        for order, shown in enumerate(orders(example, swap)):
+            yield JudgeRequest(n * index + order, example.id, render(prompt, shown, score))
+
+
+def render_all(
+    examples: list[Example], prompt: PromptConfig, score: ScoreSchemaConfig, *, swap: bool
+) -> None:
+    """Render every request once and keep none of them: a template that fails on any row (in
+    either order with ``swap``) fails here, before the first judge call, in little memory."""
+    for example in examples:
+        for shown in orders(example, swap):
+            render(prompt, shown, score)
+
+
+def split_orders(
+    responses: dict[int, R], *, swap: bool
+) -> tuple[dict[int, R], dict[int, R] | None]:
+    """Responses by request index → (by row in the given order, by row swapped or None)."""
+    if not swap:
+        return dict(responses), None
+    first = {i // 2: r for i, r in responses.items() if i % 2 == 0}
+    second = {i // 2: r for i, r in responses.items() if i % 2 == 1}
+    return first, second

@@ -14,7 +14,15 @@ import pandas as pd
 import pytest
 from helpers import judge_overrides
 
-from judgekit.config.schema import Config, RubricLabel, ScoreSchemaConfig, ScoreSpec, StatsConfig
+from judgekit.config.schema import (
+    Config,
+    Message,
+    PromptConfig,
+    RubricLabel,
+    ScoreSchemaConfig,
+    ScoreSpec,
+    StatsConfig,
+)
 from judgekit.stats.agreement import agreement_report, metrics_from_report
 from judgekit.stats.bootstrap import bootstrap_ci
 from judgekit.stats.pairwise import human_ceiling, pairwise_agreement, preference_from_pointwise
@@ -76,9 +84,17 @@ def pairwise_frame(n: int = 30, *, swap: bool = True) -> pd.DataFrame:
 ANNOTATORS = {"preference": np.random.default_rng(1).choice([0.0, 0.5, 1.0], size=(30, 3))}
 
 
+PAIRWISE_PROMPT = PromptConfig(
+    messages=[Message(content="{{item.response_a}} {{item.response_b}}")]
+)
+
+
 def config(scores: list[ScoreSpec], resamples: int = 200) -> Config:
     schema = ScoreSchemaConfig(scores=scores)
-    return Config(score=schema, stats=StatsConfig(bootstrap_resamples=resamples))
+    stats = StatsConfig(bootstrap_resamples=resamples)
+    if any(spec.kind == "preference" for spec in scores):  # a preference needs a pairwise prompt
+        return Config(prompt=PAIRWISE_PROMPT, score=schema, stats=stats)
+    return Config(score=schema, stats=stats)
 
 
 CASES = {

@@ -16,6 +16,10 @@ REQUIRED = {
     "judge=openai_compatible": ["judge.model=openai/x", "judge.api_base=http://127.0.0.1:1/v1"],
     "dataset=jsonl": ["dataset.path=x.jsonl"],
     "dataset=pairwise_jsonl": ["dataset.path=x.jsonl"],
+    # a pairwise prompt and a preference score need each other (checked when composed)
+    "prompt=pairwise_v1": ["score=preference"],
+    "prompt=pairwise_v2": ["score=preference"],
+    "score=preference": ["prompt=pairwise_v1"],
 }
 
 
@@ -101,3 +105,40 @@ def test_rubric_labels_set_the_range() -> None:
     spec = cfg.score.scores[0]
     assert (spec.minimum, spec.maximum) == (0.0, 1.0)
     assert spec.labels["good"].value == 1.0
+
+
+# --- checks across groups: they fail when the config is composed ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "needle"),
+    [
+        (["score=preference"], "does not show item.response_a and item.response_b"),
+        (["prompt=pairwise_v1"], "compares two responses, but score 'helpfulness'"),
+        (["judge.swap=true"], "judge.swap: true needs a preference score"),
+        (
+            ["prompt=pairwise_v1", "score=preference", "judge.swap=true", "runner.rejudge=failed",
+             "runner.rejudge_from=runs/x"],
+            "runner.rejudge: not available with judge.swap=true yet",
+        ),
+        (["runner.rejudge=failed"], "runner.rejudge_from: not set"),
+    ],
+)  # fmt: skip
+def test_cross_group_mistakes_fail_at_compose_time(overrides: list[str], needle: str) -> None:
+    node = compose_config(overrides)  # composing alone checks nothing across groups
+    with pytest.raises(ConfigError, match=needle):
+        to_config(node)
+
+
+def test_matching_groups_compose() -> None:
+    cfg = to_config(compose_config(["prompt=pairwise_v2", "score=preference", "judge.swap=true"]))
+    assert cfg.judge.swap and cfg.prompt.name == "pairwise_v2"
+    assert to_config(compose_config(["prompt=v2", "score=helpsteer2"])).score.name == "helpsteer2"
+
+
+def test_a_template_that_does_not_parse_is_left_to_the_render_check() -> None:
+    from judgekit.config.schema import Message, PromptConfig
+
+    broken = PromptConfig(name="broken", messages=[Message(content="{{ item.response ")])
+    cfg = Config(prompt=broken)  # composes; the render pre-pass names the syntax error later
+    assert cfg.prompt.name == "broken"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from omegaconf import OmegaConf
 
 from judgekit.config.compose import compose_config, conf_dir, to_config
 from judgekit.config.schema import Message, PromptConfig
@@ -20,10 +21,10 @@ def _names(group: str) -> list[str]:
 
 def _pairwise(group: str, option: str) -> bool:
     """Whether a prompt compares two responses, or a score schema holds a preference score."""
-    cfg = to_config(compose_config([f"{group}={option}"]))
+    node = compose_config([f"{group}={option}"])  # one group alone: no cross-group checks
     if group == "prompt":
-        return "response_a" in item_fields(cfg.prompt)
-    return any(spec.kind == "preference" for spec in cfg.score.scores)
+        return "response_a" in item_fields(OmegaConf.to_object(node.prompt))
+    return any(spec.kind == "preference" for spec in OmegaConf.to_object(node.score).scores)
 
 
 def _combinations() -> list[tuple[str, str]]:

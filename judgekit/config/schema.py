@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from judgekit.errors import ConfigError
+from judgekit.errors import ConfigError, TemplateError
 from judgekit.secrets import looks_like_secret
 
 __all__ = [
@@ -633,3 +633,46 @@ class Config:
     stats: StatsConfig = field(default_factory=StatsConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def __post_init__(self) -> None:
+        """Checks across groups, run when the config is composed (OmegaConf builds the typed
+        groups first), so a mismatch fails before any data is loaded."""
+        _check_prompt_kind(self.prompt, self.score)
+        preference = any(spec.kind == "preference" for spec in self.score.scores)
+        if self.judge.swap and not preference:
+            raise ConfigError(swap_needs_preference(self.score.name))
+        if self.judge.swap and self.runner.rejudge:
+            raise ConfigError("runner.rejudge: not available with judge.swap=true yet")
+
+
+def swap_needs_preference(score_name: str) -> str:
+    """The message for ``judge.swap: true`` without a preference score."""
+    return (
+        f"judge.swap: true needs a preference score (score=preference); "
+        f"score {score_name!r} has none"
+    )
+
+
+def _check_prompt_kind(prompt: PromptConfig, score: ScoreSchemaConfig) -> None:
+    """A preference score needs a prompt that shows both responses, and the other way round.
+
+    A template that does not parse is left to the render pre-pass, which names the message and line.
+    """
+    from judgekit.prompts.fields import template_fields
+
+    try:
+        fields = template_fields(prompt.name, tuple(m.content for m in prompt.messages))
+    except TemplateError:
+        return
+    pairwise_prompt = {"response_a", "response_b"} <= fields
+    preference = any(spec.kind == "preference" for spec in score.scores)
+    if preference and not pairwise_prompt:
+        raise ConfigError(
+            f"prompt {prompt.name!r} does not show item.response_a and item.response_b, but "
+            f"score {score.name!r} asks for a preference; use prompt=pairwise_v1 or pairwise_v2"
+        )
+    if pairwise_prompt and not preference:
+        raise ConfigError(
+            f"prompt {prompt.name!r} compares two responses, but score {score.name!r} has "
+            "no preference score; use score=preference"
+        )

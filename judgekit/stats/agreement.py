@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -10,11 +11,23 @@ import numpy as np
 import pandas as pd
 
 from judgekit.config.schema import Config, ScoreSpec
+from judgekit.records import Example
 from judgekit.stats.bootstrap import bootstrap_ci
 from judgekit.stats.pointwise import STATISTICS, aggregate, agreement
 from judgekit.stats.report import AgreementReport, BootstrapInfo, Estimate, ScoreAgreement
 
-__all__ = ["agreement_report", "failure_counts", "metrics_from_report"]
+__all__ = ["agreement_report", "annotator_labels", "failure_counts", "metrics_from_report"]
+
+
+def annotator_labels(examples: Sequence[Example], names: Iterable[str]) -> dict[str, np.ndarray]:
+    """Per score in ``names``, an (examples × annotators) array of each annotator's label, when
+    every example has them (for the human ceiling)."""
+    labels = {}
+    for name in names:
+        rows = [e.annotators.get(name) for e in examples]
+        if rows and all(r is not None for r in rows):
+            labels[name] = np.array(rows, dtype=float)
+    return labels
 
 
 def _per_score(frame: pd.DataFrame, spec: ScoreSpec) -> pd.DataFrame:
