@@ -119,8 +119,11 @@ def test_a_sweep_job_that_fails_in_a_worker_process_fails_the_command(workdir: P
             workdir,
             judge,
             ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-            ("judge.api_key_env=JUDGEKIT_UNSET_KEY_VARIABLE",),
+            # A failure only a worker can find (the pre-check now stops an unset key before any
+            # job starts): every answer lacks the key the parser looks for, so each job's
+            # coverage is 0 < runner.min_coverage=1 and the job fails in its worker process.
+            ("runner.min_coverage=1", "score.scores.0.parser.json_path=absent_key"),
         )
     assert proc.returncode == 1
-    assert "judgekit: error: judge.api_key_env: environment variable JUDGEKIT_UNSET" in proc.stderr
+    assert "judgekit: error: runner.min_coverage:" in proc.stderr
     assert "Traceback" not in proc.stderr

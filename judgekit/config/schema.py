@@ -1,6 +1,6 @@
 """Typed schemas for every config group; Hydra composes YAML on top of them.
 
-Each dataclass is registered in Hydra's ConfigStore by ``judgekit.cli.run`` so that an unknown key or a
+Each dataclass is registered in Hydra's ConfigStore by ``judgekit.config.compose`` so that an unknown key or a
 wrong type fails at compose time. Checks that types cannot express (ranges, combinations) live in
 ``__post_init__`` and raise :class:`judgekit.errors.ConfigError` naming the key. Code below the CLI
 receives these dataclasses, never a ``DictConfig``.
