@@ -15,11 +15,11 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit, urlunsplit
 
 from judgekit.config.schema import JudgeConfig
 from judgekit.judge.client import JudgeClient, JudgeResponse
 from judgekit.records import JudgeOutcome, JudgeRequest
+from judgekit.secrets import redact_url
 
 __all__ = [
     "JudgeOutcome",
@@ -34,12 +34,8 @@ log = logging.getLogger("judgekit")
 
 
 def _safe_url(url: str | None) -> str:
-    """``url`` without ``user:password@``, for messages."""
-    if not url:
-        return "the provider's default endpoint"
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=host))
+    """``url`` with any ``user:password@`` masked, for messages."""
+    return redact_url(url) if url else "the provider's default endpoint"
 
 
 @dataclass

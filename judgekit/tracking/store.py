@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from judgekit.errors import ConfigError
+from judgekit.secrets import redact_url
 
 __all__ = [
     "HTTP_LIMITS",
@@ -45,13 +46,9 @@ def bound_http_retries() -> None:
 
 
 def display_uri(uri: str) -> str:
-    """``uri`` with any password replaced by ``***`` (safe to print or log)."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    """``uri`` with its credentials masked (safe to print or log): :func:`judgekit.secrets.redact_url`,
+    the one redaction every printed or written URL goes through."""
+    return redact_url(uri)
 
 
 def scrub(text: str, uri: str) -> str:
