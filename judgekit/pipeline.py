@@ -99,7 +99,7 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
     examples = sample_examples(
         examples, cfg.runner.limit_samples, seed=cfg.runner.seed, stratify_by=stratify
     )
-    _render_all(cfg, examples)
+    render_all(examples, cfg.prompt, cfg.score, swap=swaps(cfg))  # every template error, no call
     api_key = resolve_api_key(cfg.judge) if require_key else None
     prepared = PreparedRun(
         cfg, examples, api_key, dataset_digest=digest, dropped_incomplete=dropped
@@ -133,11 +133,6 @@ def _digest(examples: list[Example]) -> str:
     from judgekit.tracking.runs import dataset_digest
 
     return dataset_digest(examples)
-
-
-def _render_all(cfg: Config, examples: list[Example]) -> None:
-    """Render every request once, keeping none: a template error surfaces before any call."""
-    render_all(examples, cfg.prompt, cfg.score, swap=swaps(cfg))
 
 
 def _check_out_dir(out_dir: Path | None) -> None:

@@ -463,21 +463,21 @@ def test_the_pre_pass_renders_every_row_and_keeps_none() -> None:
     import tracemalloc
 
     from judgekit.config.compose import compose_config, to_config
-    from judgekit.pipeline import _render_all
+    from judgekit.design import render_all
 
     cfg = to_config(compose_config(["prompt=v1", "score=helpfulness"]))
     big = "x" * 10_000
     examples = [Example(id=str(i), item={"prompt": "p", "response": big}) for i in range(20_000)]
     tracemalloc.start()
     try:
-        _render_all(cfg, examples)
+        render_all(examples, cfg.prompt, cfg.score, swap=False)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert peak < 5_000_000, peak
     examples[-1] = Example(id="last", item={"prompt": "p"})  # only the last row lacks a field
     with pytest.raises(TemplateError, match="'dict object' has no attribute 'response'.*'last'"):
-        _render_all(cfg, examples)
+        render_all(examples, cfg.prompt, cfg.score, swap=False)
 
 
 # --- what must still work ------------------------------------------------------------------------
