@@ -77,8 +77,12 @@ def build_config(
     parallelism: int | None = None,
     fields: FieldsConfig | None = None,
     overrides: list[str] | None = None,
+    config_dir: str | Path | None = None,
 ) -> Config:
-    """Compose a typed Config: names go through Hydra's config groups, dataclasses are used as is."""
+    """Compose a typed Config: names go through Hydra's config groups, dataclasses are used as is.
+
+    ``config_dir`` adds your own config groups (as ``judgekit --config-dir DIR`` does).
+    """
     from judgekit.config.compose import compose_config, to_config
 
     dataset_cfg = _dataset(dataset, fields)
@@ -89,7 +93,8 @@ def build_config(
         *([] if dataset_cfg is not None else _override("dataset", dataset)),
         *(overrides or []),
     ]
-    cfg: Config = to_config(compose_config(names))
+    dirs = [config_dir] if config_dir is not None else []
+    cfg: Config = to_config(compose_config(names, config_dirs=dirs), config_dirs=dirs)
     changes: dict[str, Any] = {}
     for key, value in (("judge", judge), ("prompt", prompt), ("score", score)):
         if not isinstance(value, str):
@@ -112,14 +117,23 @@ def evaluate(
     overrides: list[str] | None = None,
     out_dir: str | Path | None = None,
     tracking: bool = False,
+    config_dir: str | Path | None = None,
 ) -> RunResult:
     """Judge ``dataset`` in this process and return the scores, aggregates and agreement.
 
     Nothing is written unless ``out_dir`` is given; MLflow logging needs ``tracking=True`` and an
-    ``out_dir`` (the tracking URI comes from the config, ``tracking.uri``).
+    ``out_dir`` (the tracking URI comes from the config, ``tracking.uri``). ``config_dir`` adds
+    your own config groups: ``evaluate("fake", "my_prompt", ..., config_dir="conf")``.
     """
     cfg = build_config(
-        judge, prompt, score, dataset, parallelism=parallelism, fields=fields, overrides=overrides
+        judge,
+        prompt,
+        score,
+        dataset,
+        parallelism=parallelism,
+        fields=fields,
+        overrides=overrides,
+        config_dir=config_dir,
     )
     cfg = replace(cfg, tracking=replace(cfg.tracking, enabled=tracking))
     return run(cfg, Path(out_dir) if out_dir is not None else None)

@@ -1,4 +1,4 @@
-"""Subcommands of ``judgekit`` that are not a judge run: doctor, fake-judge, compare, and the
+"""Subcommands of ``judgekit`` that are not a judge run: init, doctor, fake-judge, compare, and the
 job commands submit, status, result, cancel."""
 
 from __future__ import annotations
@@ -12,6 +12,10 @@ def dispatch(name: str, argv: list[str]) -> int:
         from judgekit.testing.cli import main as fake_judge_main
 
         return fake_judge_main(argv)
+    if name == "init":
+        from judgekit.cli.init import main as init_main
+
+        return init_main(argv)
     if name == "doctor":
         from judgekit.cli.doctor import main as doctor_main
 

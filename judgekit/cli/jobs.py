@@ -1,6 +1,6 @@
 """``judgekit submit | status | result | cancel``: durable jobs from a shell.
 
-judgekit submit [--executor local|slurm] [--partition P --timeout-min N --cpus-per-task N
+judgekit submit [-cd DIR] [--executor local|slurm] [--partition P --timeout-min N --cpus-per-task N
                 --mem-gb G --option KEY=VALUE ...] [--jobs-dir DIR] [OVERRIDES ...]
 judgekit submit --resume ID            run a failed or cancelled job again (from the cache)
 judgekit status [ID ...] [--wait [--timeout S]] [--json]
@@ -36,6 +36,14 @@ def _submit_parser() -> argparse.ArgumentParser:
         "a Slurm job). OVERRIDES are the same as for `judgekit`. Follow it with `judgekit status`.",
     )
     p.add_argument("overrides", nargs="*", metavar="OVERRIDE")
+    p.add_argument(
+        "--config-dir",
+        "-cd",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="your own config groups (as for `judgekit -cd DIR`); recorded with the job",
+    )
     p.add_argument(
         "--executor",
         choices=("local", "slurm"),
@@ -82,15 +90,19 @@ def _submit(argv: list[str]) -> int:
     args = _submit_parser().parse_args(argv)
     options = _options(args)
     if args.resume:
-        if args.overrides:
-            raise ConfigError("--resume reruns the job's own config; drop the overrides")
+        if args.overrides or args.config_dir:
+            raise ConfigError(
+                "--resume reruns the job's own config; drop the overrides and --config-dir"
+            )
         job = Job.load(args.resume, args.jobs_dir).resubmit(options or None)
     else:
         from judgekit.config.compose import compose_config, to_config
 
-        cfg = to_config(compose_config(args.overrides))
+        dirs = args.config_dir
+        cfg = to_config(compose_config(args.overrides, config_dirs=dirs), config_dirs=dirs)
         job = submit_config(
             cfg,
+            config_dirs=dirs,
             executor=args.executor,
             executor_options=options,
             jobs_dir=args.jobs_dir,

@@ -3,7 +3,7 @@
 ``judgekit [overrides]`` composes the config (compose → OmegaConf.to_object → typed Config) and
 calls :func:`judgekit.pipeline.run`. Every combination of a sweep is composed and checked before
 the first job starts, so a typo fails at once with exit code 2 and no judge call.
-Subcommands: ``doctor``, ``fake-judge``, ``compare``.
+Subcommands: ``init``, ``doctor``, ``fake-judge``, ``compare``, and the job commands.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ from judgekit.config.compose import (
     sweep_combinations,
     to_config,
 )
-from judgekit.errors import JudgekitError
+from judgekit.errors import ConfigError, JudgekitError
 from judgekit.logs import quiet_third_party_loggers
 
 __all__ = ["compose_config", "conf_dir", "main"]
@@ -35,7 +36,7 @@ __all__ = ["compose_config", "conf_dir", "main"]
 _MAIN_PID: int | None = None
 """The process ``main`` runs in; a task running elsewhere is a parallel launcher's worker."""
 
-SUBCOMMANDS = ("doctor", "fake-judge", "compare", "submit", "status", "result", "cancel")
+SUBCOMMANDS = ("init", "doctor", "fake-judge", "compare", "submit", "status", "result", "cancel")
 _failures: list[int] = []
 
 _SIGNAL_NAMES: dict[int, str] = {
@@ -59,7 +60,9 @@ def _searchpath(override: str) -> bool:
     return override.lstrip("~+").startswith("hydra.searchpath")
 
 
-def validate(overrides: list[str], multirun: bool, *, setup: bool = True) -> None:
+def validate(
+    overrides: list[str], multirun: bool, *, setup: bool = True, config_dirs: Sequence[str] = ()
+) -> None:
     """Compose, type-check and set up every job of the command before anything runs.
 
     Each job's secrets are read (:func:`judgekit.secrets.check_secrets`) and its data loaded and
@@ -69,12 +72,14 @@ def validate(overrides: list[str], multirun: bool, *, setup: bool = True) -> Non
     """
     own = [o for o in overrides if not o.lstrip("~+").startswith("hydra") or _searchpath(o)]
     configs = {}
+    dirs = list(config_dirs)
     for job in sweep_combinations(own) if multirun else [own]:
-        cfg = compose_config(job, return_hydra_config=True)
+        cfg = compose_config(job, config_dirs=dirs, return_hydra_config=True)
         params = cfg.hydra.sweeper.get("params") or {}
         extra = [f"{k}={v}" for k, v in params.items()]
         for inner in sweep_combinations(extra):
-            config = to_config(compose_config([*job, *inner]))
+            composed = compose_config([*job, *inner], config_dirs=dirs)
+            config = to_config(composed, config_dirs=[*dirs, *_searchpath_dirs(cfg)])
             configs[repr(config)] = config
     _CHECKED.clear()
     # A parallel launcher's jobs run in other processes: they prepare again, keep nothing here.
@@ -158,6 +163,12 @@ def _hydra_tags(hydra_cfg: Any) -> dict[str, str]:
     from judgekit.secrets import redact
 
     tags = {"judgekit.overrides": redact(" ".join(hydra_cfg.overrides.task))[:5000]}
+    dirs = [Path(d) for d in user_config_dirs(hydra_cfg)]
+    if dirs:  # the user's config directories, and what their files held when the run began
+        from judgekit.config.userdirs import dirs_digest
+
+        tags["judgekit.config_dirs"] = " ".join(str(d) for d in dirs)
+        tags["judgekit.config_dirs_sha256"] = dirs_digest(dirs)
     if hydra_cfg.mode == RunMode.MULTIRUN:
         tags["judgekit.sweep_id"] = str(Path(hydra_cfg.sweep.dir).resolve())
         tags["judgekit.sweep_job"] = str(hydra_cfg.job.num)
@@ -182,7 +193,7 @@ def _task(cfg: Any) -> None:
     config = None
     try:
         _redact_hydra_files(HydraConfig.get())
-        config = to_config(cfg)
+        config = to_config(cfg, config_dirs=user_config_dirs(HydraConfig.get()))
         check_secrets(config.judge)  # in a worker process too: its values are then redacted
         hydra_cfg = HydraConfig.get()
         out_dir = Path(hydra_cfg.runtime.output_dir)
@@ -208,6 +219,23 @@ def _task(cfg: Any) -> None:
         raise
     _finished.append(str(result.out_dir))
     _print_report(result)
+
+
+def user_config_dirs(hydra_cfg: Any) -> list[str]:
+    """The user's config directories of this Hydra run (``--config-dir``, ``hydra.searchpath``)."""
+    return [
+        str(source.path)
+        for source in hydra_cfg.runtime.config_sources
+        if source.schema == "file" and source.provider not in ("main", "hydra", "schema")
+    ]
+
+
+def _searchpath_dirs(cfg: Any) -> list[str]:
+    """``file://`` directories of a ``hydra.searchpath`` the composed config sets, if any."""
+    from omegaconf import OmegaConf
+
+    paths = OmegaConf.select(cfg, "hydra.searchpath", default=None) or []
+    return [str(p).removeprefix("file://") for p in paths if not str(p).startswith("pkg://")]
 
 
 def _redact_hydra_files(hydra_cfg: Any) -> None:
@@ -275,14 +303,19 @@ def _run_hydra(argv: list[str]) -> int:
     import hydra
     from hydra._internal.utils import get_args_parser
 
-    argv = normalize_overrides(argv)
+    try:
+        argv = _flags_first(normalize_overrides(argv))
+    except JudgekitError as err:
+        print(error_line(err), file=sys.stderr)
+        return err.exit_code
     args = get_args_parser().parse_args(argv)
     informational = args.help or args.hydra_help or args.info or args.shell_completion
     if not informational:
         try:
-            validate(args.overrides, args.multirun, setup=not args.cfg)
+            dirs = [args.config_dir] if args.config_dir else []
+            validate(args.overrides, args.multirun, setup=not args.cfg, config_dirs=dirs)
             if args.cfg is None:
-                check_output_dir(args.overrides, args.multirun)
+                check_output_dir(args.overrides, args.multirun, dirs)
         except JudgekitError as err:
             print(error_line(err), file=sys.stderr)
             return err.exit_code
@@ -298,7 +331,48 @@ def _run_hydra(argv: list[str]) -> int:
     return max(_failures) if _failures else 0
 
 
-def check_output_dir(overrides: list[str], multirun: bool) -> None:
+def _flags_first(argv: list[str]) -> list[str]:
+    """Hydra's flags (``-m``, ``-cd DIR``, ``--cfg job``, ...) moved before the overrides.
+
+    Hydra's argument parser takes the overrides as one positional list, so ``a=1 -cd conf b=2``
+    would leave ``b=2`` unrecognised; users write flags anywhere on the line. One
+    ``--config-dir`` only, as Hydra has it.
+    """
+    from hydra._internal.utils import get_args_parser
+
+    takes_value: dict[str, Any] = {}
+    for action in get_args_parser()._actions:
+        if action.option_strings and action.nargs in (None, "?"):
+            for flag in action.option_strings:
+                takes_value[flag] = action
+    flags: list[str] = []
+    overrides: list[str] = []
+    items = iter(argv)
+    for token in items:
+        if not token.startswith("-"):
+            overrides.append(token)
+            continue
+        flags.append(token)
+        action = takes_value.get(token)
+        if action is None:
+            continue
+        value = next(items, None)
+        if value is None:
+            break
+        if action.nargs == "?" and action.choices and value not in action.choices:
+            overrides.append(value)  # ``--info`` without a value
+        else:
+            flags.append(value)
+    dirs = [f for f in flags if f.split("=")[0] in ("--config-dir", "-cd")]
+    if len(dirs) > 1:
+        raise ConfigError(
+            f"--config-dir: given {len(dirs)} times; give one directory (put further groups in "
+            "it, or list more directories in hydra.searchpath=[...])"
+        )
+    return [*flags, *overrides]
+
+
+def check_output_dir(overrides: list[str], multirun: bool, config_dirs: Sequence[str] = ()) -> None:
     """The run's (or sweep's) directory can be written and holds no earlier run, before Hydra
     creates it and before any judge call."""
     from omegaconf import OmegaConf
@@ -306,7 +380,11 @@ def check_output_dir(overrides: list[str], multirun: bool) -> None:
     from judgekit.outdir import check_out_dir, check_sweep_dir
 
     hydra_only = [o for o in overrides if o.lstrip("~+").startswith("hydra")]
-    cfg = compose_config(hydra_only if multirun else overrides, return_hydra_config=True)
+    cfg = compose_config(
+        hydra_only if multirun else overrides,
+        config_dirs=list(config_dirs),
+        return_hydra_config=True,
+    )
     key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
     try:
         path = Path(str(OmegaConf.select(cfg, key, throw_on_resolution_failure=True)))

@@ -9,10 +9,13 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from judgekit.config.userdirs import check_config_dirs, group_options, resolve_content_files
 from judgekit.errors import ConfigError
 
 __all__ = [
@@ -136,12 +139,20 @@ def _unknown_keys(node: Any, where: str = "") -> None:
         _unknown_keys(node._get_node(key), full)
 
 
-def to_config(cfg: Any) -> Any:
-    """A composed DictConfig → the typed :class:`judgekit.config.schema.Config` (runs the checks)."""
+def to_config(cfg: Any, *, config_dirs: Sequence[str | Path] = ()) -> Any:
+    """A composed DictConfig → the typed :class:`judgekit.config.schema.Config` (runs the checks).
+
+    A prompt message's ``content_file`` is read here, looked for in ``config_dirs`` (the
+    ``--config-dir`` directories ``cfg`` was composed with), then judgekit's tree, then the working directory.
+    """
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
     _unknown_keys(cfg)
+    try:
+        resolve_content_files(cfg, [*(Path(d) for d in config_dirs), conf_dir()])
+    except OmegaConfBaseException as err:
+        raise ConfigError(one_line(err)) from None
     try:
         return OmegaConf.to_object(cfg)
     except OmegaConfBaseException as err:
@@ -154,21 +165,34 @@ def normalize_overrides(overrides: list[str]) -> list[str]:
     return [re.sub(r"^\+{1,2}(experiment=)", r"\1", o) for o in overrides]
 
 
-def compose_config(overrides: list[str], *, return_hydra_config: bool = False) -> Any:
-    """Compose ``conf/config.yaml`` with overrides through Hydra's compose API (a DictConfig)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.errors import HydraException
+def compose_config(
+    overrides: list[str],
+    *,
+    config_dirs: Sequence[str | Path] = (),
+    return_hydra_config: bool = False,
+) -> Any:
+    """Compose ``conf/config.yaml`` with overrides through Hydra's compose API (a DictConfig).
+
+    ``config_dirs`` are the user's config directories (``--config-dir``): searched after
+    judgekit's own tree, as Hydra's ``--config-dir`` is; give them to :func:`to_config` too, so
+    that it finds prompt files beside them.
+    """
+    from hydra import compose
+    from hydra.errors import HydraException, MissingConfigException
     from omegaconf.errors import OmegaConfBaseException
     from yaml import MarkedYAMLError, YAMLError
 
     register()
+    dirs = check_config_dirs(config_dirs, conf_dir())
     try:
-        with initialize_config_dir(str(conf_dir()), version_base="1.3", job_name="judgekit"):
-            return compose(
+        with _initialized(dirs):
+            cfg = compose(
                 "config",
                 overrides=normalize_overrides(overrides),
                 return_hydra_config=return_hydra_config,
             )
+    except MissingConfigException as err:
+        raise ConfigError(_missing_option(err, dirs)) from None
     except (HydraException, OmegaConfBaseException) as err:
         raise ConfigError(one_line(err)) from None
     except YAMLError as err:  # a config or experiment file that is not valid YAML
@@ -176,6 +200,48 @@ def compose_config(overrides: list[str], *, return_hydra_config: bool = False) -
         where = f"{mark.name}, line {mark.line + 1}" if mark is not None else "a config file"
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+    return cfg
+
+
+@contextmanager
+def _initialized(dirs: Sequence[Path]) -> Iterator[None]:
+    """Hydra's ``initialize_config_dir`` for judgekit's tree, with the user's directories added
+    where Hydra's ``--config-dir`` adds them (after the primary tree, before the schema)."""
+    from hydra._internal.hydra import Hydra
+    from hydra._internal.utils import create_config_search_path
+    from hydra.core.config_search_path import SearchPathQuery
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.initialize import get_gh_backup, restore_gh_from_backup
+    from hydra.version import setbase
+
+    backup = get_gh_backup()
+    setbase("1.3")
+    search = create_config_search_path(str(conf_dir()))
+    for path in dirs:
+        search.prepend("command-line", f"file://{path}", anchor=SearchPathQuery(provider="schema"))
+    try:
+        GlobalHydra.instance().clear()
+        Hydra.create_main_hydra2(task_name="judgekit", config_search_path=search)
+        yield
+    finally:
+        restore_gh_from_backup(backup)
+
+
+def _missing_option(err: BaseException, dirs: Sequence[Path]) -> str:
+    """Hydra's "Could not find 'dataset/mine'" with judgekit's and the user's options listed."""
+    missing = str(getattr(err, "missing_cfg_file", "") or "")
+    group, _, name = missing.rpartition("/")
+    if not group:
+        return one_line(err)
+    builtin = group_options(conf_dir(), group)
+    own = {str(d): group_options(d, group) for d in dirs}
+    parts = [f"{group}={name}: Could not find '{missing}'"]
+    parts.append(f"judgekit's {group} options: {', '.join(builtin) or 'none'}")
+    for where, names in own.items():
+        parts.append(f"yours in {where}: {', '.join(names) or 'none'}")
+    if not dirs:
+        parts.append("add your own with --config-dir DIR (DIR/" + group + "/NAME.yaml)")
+    return "; ".join(parts)
 
 
 def sweep_combinations(overrides: list[str]) -> list[list[str]]:

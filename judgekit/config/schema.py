@@ -302,9 +302,31 @@ class Message:
     """``system``, ``user`` or ``assistant``."""
     content: str = ""
     """Jinja2 text; ``{{item.<field>}}`` inserts a data field, ``scores`` is the score schema."""
+    content_file: str | None = None
+    """A file holding the Jinja2 text instead of ``content`` (e.g. ``prompts/rubric.j2``),
+    relative to the config directory (``--config-dir``), then to the working directory."""
+    content_sha256: str | None = None
+    """Set by judgekit when it reads ``content_file``: the file's sha256 (logged as a param)."""
 
     def __post_init__(self) -> None:
         self.role = _choice(Role, self.role, "prompt.messages[].role")
+        if self.content_file is None:
+            if self.content_sha256 is not None:
+                raise ConfigError(
+                    "prompt.messages[].content_sha256 is set by judgekit from content_file; "
+                    "remove it"
+                )
+            return
+        if self.content_sha256 is None:  # built in Python, not composed: read it here
+            from judgekit.config.userdirs import read_content_file
+
+            if self.content:
+                raise ConfigError(
+                    "prompt.messages[]: give content or content_file, not both "
+                    f"(content_file is {self.content_file!r})"
+                )
+            where = "prompt.messages[].content_file"
+            self.content, self.content_sha256 = read_content_file(self.content_file, [], where)
 
 
 @dataclass

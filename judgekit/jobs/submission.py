@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -79,11 +80,13 @@ def submit_config(
     executor_options: dict[str, Any] | None = None,
     jobs_dir: str | os.PathLike[str] | None = None,
     out_dir: str | os.PathLike[str] | None = None,
+    config_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> Job:
     """Check ``cfg`` here (data, templates, the key's variable), then submit it as a job.
 
     Setup errors are raised before anything is written or submitted. Relative paths are resolved
-    against the current directory, where the job also runs.
+    against the current directory, where the job also runs. ``config_dirs`` (the user's config
+    directories the config was composed from) are recorded with a hash of their files' content.
     """
     from judgekit.pipeline import prepare
 
@@ -119,11 +122,20 @@ def submit_config(
             "attempts": [],  # the helper adds {attempt, submitit_job_id} for each submission
             "submitit_job_id": None,
             "state": {"state": "pending", "detail": "submitted", "updated": now()},
+            "config_dirs": _config_dirs_record(config_dirs),
             "config": snapshot,
         }
     )
     launch(store)
     return Job(store)
+
+
+def _config_dirs_record(dirs: Sequence[str | os.PathLike[str]]) -> list[dict[str, str]]:
+    """Each user config directory and the sha256 of its files (paths and contents)."""
+    from judgekit.config.userdirs import dirs_digest
+
+    paths = [Path(d).resolve() for d in dirs]
+    return [{"path": str(p), "sha256": dirs_digest([p])} for p in paths]
 
 
 def durable_config(cfg: Config, cwd: Path) -> Config:

@@ -74,6 +74,10 @@ def flatten_params(cfg: Config) -> dict[str, str]:
             )
 
     walk("", data)
+    for index, message in enumerate(cfg.prompt.messages):  # a prompt file: which, and its hash
+        if message.content_file:
+            flat[f"prompt.messages.{index}.content_file"] = message.content_file
+            flat[f"prompt.messages.{index}.content_sha256"] = str(message.content_sha256)
     return flat
 
 
