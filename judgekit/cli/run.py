@@ -341,10 +341,10 @@ def _flags_first(argv: list[str]) -> list[str]:
     from hydra._internal.utils import get_args_parser
 
     takes_value: dict[str, Any] = {}
-    for action in get_args_parser()._actions:
-        if action.option_strings and action.nargs in (None, "?"):
-            for flag in action.option_strings:
-                takes_value[flag] = action
+    for known in get_args_parser()._actions:
+        if known.option_strings and known.nargs in (None, "?"):
+            for flag in known.option_strings:
+                takes_value[flag] = known
     flags: list[str] = []
     overrides: list[str] = []
     items = iter(argv)
