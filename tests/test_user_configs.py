@@ -233,3 +233,26 @@ def test_init_scaffolds_a_project_that_runs_as_is(tmp_path: Path) -> None:
     compare = run_cli(["compare", "--experiment", "my-project", "--no-log"], project)
     assert compare.returncode == 0, compare.stderr
     assert "prompt=my_prompt" in compare.stdout
+
+
+def test_submit_records_the_config_dir_and_its_content_hash(tmp_path: Path) -> None:
+    from judgekit.config.userdirs import dirs_digest
+    from judgekit.jobs.handle import Job
+
+    conf = _project(tmp_path)
+    digest = dirs_digest([conf.resolve()])
+    with _stars_judge() as judge:
+        proc = run_cli(
+            ["submit", "-cd", "conf", *judge_overrides(judge), "prompt=mine", "dataset=mine"]
+            + ["score=stars"],
+            tmp_path,
+        )
+        assert proc.returncode == 0, proc.stderr
+        job = Job.load(proc.stdout.split()[2], tmp_path / "judgekit-jobs")
+        assert job.wait(120).state == "succeeded"
+        assert judge.counters.requests_total == 6
+    record = json.loads((job.job_dir / "job.json").read_text())
+    assert record["config_dirs"] == [{"path": str(conf.resolve()), "sha256": digest}]
+    assert record["config"]["prompt"]["messages"][0]["content"] == RUBRIC
+    (conf / "prompts" / "rubric.j2").write_text("edited")  # the hash is of the files' content
+    assert dirs_digest([conf.resolve()]) != digest

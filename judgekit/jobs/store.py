@@ -2,7 +2,8 @@
 
     <jobs dir>/<job id>/
         job.json        id, executor and options, submitit job ids, the config snapshot (only the
-                        NAME of the key's variable), where outputs and MLflow are, and the state
+                        NAME of the key's variable), the user's config directories with a sha256
+                        of their files, where outputs and MLflow are, and the state
         progress.json   rows done / total of the current attempt, and its MLflow run id
         result/         the run's outputs (results.parquet, summary.json, figures, examples.jsonl)
         submitit/       submitit's own folder: pickles of the callable (only this directory's
