@@ -77,3 +77,19 @@ def test_ctrl_c_during_a_run_stops_the_server(model_path: Path, tmp_path: Path) 
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=180)
     assert_gone(pid)
+
+
+def test_an_init_project_runs_with_the_local_judge(model_path: Path, tmp_path: Path) -> None:
+    """`judgekit init` then the scaffold's sweep with judge=local, as its README says (3 rows)."""
+    assert run_cli(["init", "proj"], tmp_path).returncode == 0
+    project = tmp_path / "proj"
+    proc = run_cli(
+        ["-cd", "conf", "experiment=two_prompts", "judge=local", "runner.limit_samples=3"],
+        project,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = _runs(project, "my-project")
+    assert sorted(r.data.params["prompt.name"] for r in runs) == ["my_prompt", "v2"]
+    assert all(r.data.metrics["quality/n_total"] == 3 for r in runs)
+    assert all(r.data.metrics["quality/n_scored"] >= 2 for r in runs)
