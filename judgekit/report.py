@@ -48,6 +48,11 @@ def format_report(result: Any) -> str:
             ]
             if rows:
                 lines += _table(["score", *columns], rows)
+        lines += [
+            f"note: {score}/{name}: {why}"
+            for score, stats in result.agreement.items()
+            for name, why in stats.notes.items()
+        ]
     else:
         keys = ("count", "n_failed", "mean", "std", "min", "max")
         rows = [

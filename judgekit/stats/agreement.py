@@ -50,7 +50,7 @@ def agreement_report(
         part = _per_score(frame, spec)
         judge = part["judge"].to_numpy(dtype=float)
         human = part["human"].to_numpy(dtype=float)
-        bounds = {"minimum": float(spec.minimum or 0), "maximum": float(spec.maximum or 0)}
+        bounds = _scale(spec)
         aggregates[spec.name] = aggregate(judge, **bounds)
         if pd.isna(human).all():
             continue
@@ -65,6 +65,12 @@ def agreement_report(
             score = replace(score, expected=_with_intervals(human, expected, bounds, clusters, cfg))
         report[spec.name] = replace(score, preference=_pointwise_preference(part, cfg))
     return AgreementReport(report), aggregates
+
+
+def _scale(spec: ScoreSpec) -> dict[str, Any]:
+    """The declared scale as the stats functions take it: bounds and whether it is integer."""
+    minimum, maximum = float(spec.minimum or 0), float(spec.maximum or 0)
+    return {"minimum": minimum, "maximum": maximum, "integer": spec.is_integer_scale}
 
 
 def _bootstrap_args(cfg: Config) -> dict[str, Any]:
@@ -133,12 +139,13 @@ def _clusters(groups: pd.Series) -> np.ndarray | None:
 def _with_intervals(
     human: np.ndarray,
     judge: np.ndarray,
-    bounds: dict[str, float],
+    bounds: dict[str, Any],
     clusters: np.ndarray | None,
     cfg: Config,
 ) -> ScoreAgreement:
     """The agreement statistics, each with its bootstrap interval (none below 2 scored rows)."""
     stats: dict[str, Any] = agreement(human, judge, **bounds)
+    notes = {} if bounds["integer"] else _off_scale_notes(bounds)
     result = None
     if cfg.stats.bootstrap_resamples > 0 and stats["n_scored"] >= 2:
         result = bootstrap_ci(
@@ -160,10 +167,24 @@ def _with_intervals(
         estimates={
             name: Estimate(stats[name], *intervals.get(name, (math.nan, math.nan)))
             for name in STATISTICS
+            if name in stats
         },
         diagnostics={name: Estimate(v) for name, v in _diagnostics(stats).items()},
         bootstrap=None if result is None else BootstrapInfo(result.scheme, result.resamples),
+        notes=notes,
     )
+
+
+def _off_scale_notes(bounds: dict[str, Any]) -> dict[str, str]:
+    """Why within-1 is absent and QWK NaN on a scale that is not an integer scale."""
+    scale = (
+        f"the scale {bounds['minimum']:g}..{bounds['maximum']:g} is not an integer scale "
+        "(its bounds are not whole numbers, or the score sets integer: false)"
+    )
+    return {
+        "within1_agreement": f"absent: {scale}, so it has no levels to be within one of",
+        "qwk": f"NaN: {scale}; quadratic weighted kappa needs whole-number levels",
+    }
 
 
 def failure_counts(frame: pd.DataFrame) -> dict[str, int]:

@@ -7,6 +7,7 @@ Read figures by attribute::
     report["helpfulness"].expected.qwk.value    # the logprob-expected score, when there is one
     report["helpfulness"].preference.accuracy   # pairs of rows sharing a prompt, compared
     report["preference"].ceiling.human_kappa    # the human–human ceiling of a preference score
+    report["overall"].notes["within1_agreement"]  # why a statistic is absent or NaN
 
 The legacy flat view stays readable for code written against the dicts judgekit returned before:
 a :class:`ScoreAgreement` is a read-only mapping ``pearson``, ``pearson_ci_low``, ...,
@@ -144,6 +145,9 @@ class ScoreAgreement(_Statistics, Mapping[str, Any]):
     """The same statistics on the logprob-weighted expected score (legacy ``<score>_expected``)."""
     preference: ScoreAgreement | None = None
     """Pairs of rows sharing a prompt, as preferences (legacy ``<score>_preference``)."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """Why a statistic is absent or NaN, by statistic name (e.g. ``within1_agreement`` on a
+    scale that is not an integer scale)."""
 
     def _statistics(self) -> dict[str, Estimate]:
         return {**super()._statistics(), **(self.__dict__.get("diagnostics") or {})}
@@ -172,6 +176,8 @@ class ScoreAgreement(_Statistics, Mapping[str, Any]):
             flat["bootstrap_scheme"] = str(self.bootstrap)
         if self.ceiling is not None:
             flat |= self.ceiling._flat(intervals)
+        if self.notes:
+            flat["notes"] = dict(self.notes)
         return flat
 
     @classmethod
@@ -209,6 +215,7 @@ class ScoreAgreement(_Statistics, Mapping[str, Any]):
             n_both_orders=_count(flat, "n_both_orders"),
             n_inconsistent=_count(flat, "n_inconsistent"),
             ceiling=ceiling,
+            notes=dict(flat.get("notes") or {}),
         )
 
     def __getitem__(self, key: str) -> Any:
@@ -266,8 +273,7 @@ class AgreementReport(Mapping[str, ScoreAgreement]):
     def to_metrics(self) -> dict[str, float]:
         """Every numeric figure of :meth:`to_flat` as an MLflow metric ``<key>/<statistic>``.
 
-        For example ``helpfulness/pearson_ci_low`` or ``helpfulness_expected/qwk``; strings (the
-        bootstrap scheme) are left out.
+        For example ``helpfulness/pearson_ci_low`` or ``helpfulness_expected/qwk``; strings (the bootstrap scheme, the notes) are left out.
         """
         return {
             f"{key}/{name}": float(value)
@@ -305,7 +311,13 @@ def _values_then_intervals(
     return flat
 
 
-_NOT_STATISTICS = {*_COUNTS, *_SWAP_COUNTS, *_CEILING_COUNTS, "bootstrap_scheme"}
+_NOT_STATISTICS = {
+    *_COUNTS,
+    *_SWAP_COUNTS,
+    *_CEILING_COUNTS,
+    "bootstrap_scheme",
+    "notes",
+}
 
 
 def _point_names(flat: Mapping[str, Any]) -> list[str]:
