@@ -194,3 +194,20 @@ def test_mean_of_annotators_on_an_integer_scale_rounds_half_up(tmp_path: Path) -
     matrix = confusion_frame(result.results, spec)
     assert matrix.loc["3", "3"] == 3  # rows 2 (2.5), 3 and 7 (2.67)
     assert matrix.loc["2", "1"] == 1  # row 5: 1.5 rounds half up to 2, judge 1
+
+
+def test_paired_comparison_on_a_continuous_scale_leaves_qwk_and_within1_undefined() -> None:
+    from judgekit.stats.bootstrap import paired_comparison
+
+    human = np.array([0.1, 0.4, 0.5, 0.8, 0.9, 0.2])
+    a, b = human + 0.05, np.array([0.2, 0.3, 0.6, 0.7, 1.0, 0.1])
+    rows = paired_comparison(
+        human, a, b, minimum=0, maximum=1, integer=False, resamples=30, seed=1,
+        statistics=["within1_agreement", "qwk", "mae"],
+    )  # fmt: skip
+    verdicts = {r["statistic"]: r["verdict"] for r in rows}
+    assert verdicts["within1_agreement"] == "undefined" and verdicts["qwk"] == "undefined"
+    assert verdicts["mae"] != "undefined"
+    # the same data on 0..1 read as an integer scale (two levels) has both defined
+    inferred = paired_comparison(human, a, b, minimum=0, maximum=1, resamples=30, seed=1)
+    assert {r["statistic"]: r for r in inferred}["within1_agreement"]["verdict"] != "undefined"
