@@ -104,6 +104,11 @@ def _bin(low: float, high: float, integer: bool, x: np.ndarray) -> np.ndarray:
     return np.where((x >= low) & (x <= high), index, -1)
 
 
+def _rotation(labels: list[str]) -> int:
+    """Tilt tick labels that would overlap: many of them, or long ones (bins)."""
+    return 45 if len(labels) > 12 or max(map(len, labels), default=0) > 3 else 0
+
+
 def _counts(values: pd.Series, cats: Categories) -> np.ndarray:
     index = cats.index(values.dropna().to_numpy(dtype=float))
     return np.bincount(index[index >= 0], minlength=len(cats.labels))
@@ -120,7 +125,7 @@ def score_histogram(frame: pd.DataFrame, spec: ScoreSpec) -> Figure:
             positions + offset, _counts(frame[column], cats), width=0.4, label=column, color=colour
         )
     failed = int(frame["judge"].isna().sum())
-    ax.set_xticks(positions, cats.labels, rotation=45 if len(cats.labels) > 12 else 0)
+    ax.set_xticks(positions, cats.labels, rotation=_rotation(cats.labels))
     ax.set_xlabel(f"{spec.name} ({cats.how})")
     ax.set_ylabel("rows")
     ax.set_title(f"{spec.name}: human vs judge ({failed} failed rows not shown)")
@@ -154,11 +159,11 @@ def confusion_heatmap(frame: pd.DataFrame, spec: ScoreSpec) -> Figure:
         colour = "white" if count > matrix.max() / 2 else "black"
         ax.text(j, i, str(count), ha="center", va="center", color=colour, fontsize=8)
     ticks = range(len(cats.labels))
-    ax.set_xticks(ticks, cats.labels, rotation=45 if len(cats.labels) > 12 else 0)
+    ax.set_xticks(ticks, cats.labels, rotation=_rotation(cats.labels))
     ax.set_yticks(ticks, cats.labels)
     ax.set_xlabel("judge")
     ax.set_ylabel("human")
-    ax.set_title(f"{spec.name}: human × judge (n={len(both)}; {cats.how})", fontsize=9)
+    ax.set_title(f"{spec.name}: human × judge (n={len(both)})\n{cats.how}", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8)
     return fig
 
