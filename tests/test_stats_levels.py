@@ -22,6 +22,7 @@ from judgekit.config.schema import (
 )
 from judgekit.stats.agreement import agreement_report, metrics_from_report
 from judgekit.stats.levels import group_correlation, system_correlation
+from judgekit.stats.pointwise import JudgekitStatsWarning
 from judgekit.stats.report import AgreementReport
 from judgekit.testing.server import FakeJudge, json_scores
 
@@ -86,7 +87,8 @@ def test_system_correlation_by_hand() -> None:
 
 def test_fewer_than_three_systems_is_nan_with_the_reason() -> None:
     two = np.isin(SYSTEMS, ["s1", "s2"])
-    result = system_correlation(HUMAN[two], JUDGE[two], SYSTEMS[two], resamples=50)
+    with pytest.warns(JudgekitStatsWarning, match="at least 3"):
+        result = system_correlation(HUMAN[two], JUDGE[two], SYSTEMS[two], resamples=50)
     assert result.n_units == 2
     assert all(math.isnan(v) for v in result.values.values())
     assert "at least 3" in (result.note or "") and "2 system" in (result.note or "")
@@ -94,7 +96,8 @@ def test_fewer_than_three_systems_is_nan_with_the_reason() -> None:
 
 def test_no_group_with_variation_is_nan_with_the_reason() -> None:
     g3 = GROUPS == "g3"
-    result = group_correlation(HUMAN[g3], JUDGE[g3], GROUPS[g3])
+    with pytest.warns(JudgekitStatsWarning, match="two distinct human values"):
+        result = group_correlation(HUMAN[g3], JUDGE[g3], GROUPS[g3])
     assert result.n_units == 0 and math.isnan(result.values["kendall"])
     assert "two distinct human values" in (result.note or "")
 
@@ -181,7 +184,8 @@ def test_no_group_level_when_the_group_is_the_prompt_text() -> None:
 def test_fewer_than_three_systems_reaches_the_report_with_its_reason() -> None:
     frame = _frame()
     frame = frame[frame["system"].isin(["s1", "s2"])]
-    report, _ = agreement_report(frame, _config(20, system="s"))
+    with pytest.warns(JudgekitStatsWarning, match="2 system"):
+        report, _ = agreement_report(frame, _config(20, system="s"))
     score = report["overall"]
     assert score.n_systems == 2 and math.isnan(score.system_pearson.value)
     assert "at least 3" in score.notes["system_pearson"]

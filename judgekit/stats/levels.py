@@ -24,6 +24,7 @@ than half defined the interval is ``(nan, nan)``.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -32,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from judgekit.stats.bootstrap import _BUDGET, _percentile_interval, _unit_counts
-from judgekit.stats.pointwise import _column, _same_length
+from judgekit.stats.pointwise import JudgekitStatsWarning, _column, _same_length
 
 __all__ = [
     "LEVEL_STATISTICS",
@@ -211,5 +212,7 @@ def _intervals(draws: np.ndarray, confidence: float) -> dict[str, tuple[float, f
 
 
 def _undefined(level: Literal["group", "system"], n: int, why: str) -> LevelCorrelation:
-    nan = dict.fromkeys(LEVEL_STATISTICS, math.nan)
-    return LevelCorrelation(level, nan, n, note=f"{level}-level correlations are NaN: {why}")
+    """NaN correlations with the reason, said once as a :class:`JudgekitStatsWarning` too."""
+    note = f"{level}-level correlations are NaN: {why}"
+    warnings.warn(note, JudgekitStatsWarning, stacklevel=3)
+    return LevelCorrelation(level, dict.fromkeys(LEVEL_STATISTICS, math.nan), n, note=note)
