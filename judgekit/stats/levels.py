@@ -139,17 +139,23 @@ def system_correlation(
     values = dict(zip(LEVEL_STATISTICS, point, strict=True))
     intervals = {}
     if resamples > 0:
-        draws = []
-        for counts in _draws(n, resamples, seed):
-            for weights in counts:
-                picked = weights >= 1
-                if picked.sum() < MIN_SYSTEMS:
-                    draws.append([math.nan] * 3)
-                    continue
-                x, y = (np.repeat(m[picked], weights[picked]) for m in (mean_h, mean_j))
-                draws.append(_correlations(x, y) or [math.nan] * 3)
+        draws = [
+            _system_draw(mean_h, mean_j, weights)
+            for counts in _draws(n, resamples, seed)
+            for weights in counts
+        ]
         intervals = _intervals(np.array(draws, dtype=float), confidence)
     return LevelCorrelation("system", values, n, intervals)
+
+
+def _system_draw(mean_h: np.ndarray, mean_j: np.ndarray, weights: np.ndarray) -> list[float]:
+    """The correlations over one resample's systems, each drawn ``weights[s]`` times; NaN when
+    fewer than :data:`MIN_SYSTEMS` distinct systems were drawn, or the drawn means are constant."""
+    picked = weights >= 1
+    if picked.sum() < MIN_SYSTEMS:
+        return [math.nan] * len(LEVEL_STATISTICS)
+    x, y = (np.repeat(m[picked], weights[picked]) for m in (mean_h, mean_j))
+    return _correlations(x, y) or [math.nan] * len(LEVEL_STATISTICS)
 
 
 def _scored(
