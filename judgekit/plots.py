@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,11 +12,20 @@ import numpy as np
 import pandas as pd
 
 from judgekit.config.schema import ScoreSpec
+from judgekit.stats.pointwise import round_half_up
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = ["confusion_heatmap", "percentile_table", "save_figures", "score_histogram"]
+__all__ = [
+    "Categories",
+    "categories",
+    "confusion_frame",
+    "confusion_heatmap",
+    "percentile_table",
+    "save_figures",
+    "score_histogram",
+]
 
 PERCENTILES = (25, 50, 75, 90)
 
@@ -24,28 +36,97 @@ def _figure(width: float = 6.0, height: float = 4.0) -> Figure:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _levels(spec: ScoreSpec) -> np.ndarray:
+MAX_LEVELS_SHOWN = 21
+"""Most levels of an integer scale drawn one per bar or cell (0..20); wider scales are binned."""
+N_BINS = 10
+"""Equal-width bins over the declared range for a wide integer scale or a continuous one."""
+
+
+@dataclass(frozen=True)
+class Categories:
+    """How a score's values are shown: one category per level, label or bin of the scale."""
+
+    labels: list[str]
+    """Tick and table label of each category, in order."""
+    how: str
+    """How values were put into categories, said in each figure's title."""
+    index: Callable[[np.ndarray], np.ndarray]
+    """Category of each finite value (-1 when outside the declared range)."""
+
+
+def categories(spec: ScoreSpec) -> Categories:
+    """The categories of a score's declared scale (never of the values observed).
+
+    Rubric labels: one per label (a value goes to the nearest label's value). An integer scale
+    of at most :data:`MAX_LEVELS_SHOWN` levels: one per level, values rounded half up (a mean of
+    annotators, 2.5, counts at 3, as in the statistics). A wider integer scale (0..100) or a
+    continuous one (0.0–1.0): :data:`N_BINS` equal-width bins of the range, each holding its lower
+    edge, the last one also the maximum.
+    """
+    low, high = float(spec.minimum or 0), float(spec.maximum or 0)
+    if spec.labels:
+        names = sorted(spec.labels, key=lambda name: spec.labels[name].value)
+        values = np.array([spec.labels[name].value for name in names], dtype=float)
+        return Categories(names, "one per label", partial(_nearest, values))
+    if spec.is_integer_scale and high - low + 1 <= MAX_LEVELS_SHOWN:
+        levels = np.arange(int(low), int(high) + 1)
+        return Categories(
+            [str(v) for v in levels], "one per level", partial(_level, int(low), int(high))
+        )
+    edges = np.linspace(low, high, N_BINS + 1)
     if spec.is_integer_scale:
-        return np.arange(int(spec.minimum or 0), int(spec.maximum or 0) + 1)
-    return np.linspace(spec.minimum or 0, spec.maximum or 1, 11)
+        firsts = np.ceil(edges[:-1] - 1e-9).astype(int)
+        lasts = [*(np.ceil(edges[1:-1] - 1e-9).astype(int) - 1), int(high)]
+        labels = [f"{a}–{b}" if a != b else f"{a}" for a, b in zip(firsts, lasts, strict=True)]
+    else:
+        labels = [f"{a:g}–{b:g}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    width = (high - low) / N_BINS
+    how = f"binned into {N_BINS} bins of width {width:g}"
+    if spec.is_integer_scale:
+        how += ", values rounded half up first"
+    return Categories(labels, how, partial(_bin, low, high, spec.is_integer_scale))
+
+
+def _nearest(values: np.ndarray, x: np.ndarray) -> np.ndarray:
+    return np.abs(np.asarray(x, dtype=float)[:, None] - values[None, :]).argmin(axis=1)
+
+
+def _level(low: int, high: int, x: np.ndarray) -> np.ndarray:
+    rounded = round_half_up(x).astype(int)
+    return np.where((rounded >= low) & (rounded <= high), rounded - low, -1)
+
+
+def _bin(low: float, high: float, integer: bool, x: np.ndarray) -> np.ndarray:
+    x = round_half_up(x) if integer else np.asarray(x, dtype=float)
+    span = high - low
+    position = (x - low) / span * N_BINS if span > 0 else np.zeros_like(x)
+    index = np.minimum(np.floor(position + 1e-9), N_BINS - 1).astype(int)
+    return np.where((x >= low) & (x <= high), index, -1)
+
+
+def _rotation(labels: list[str]) -> int:
+    """Tilt tick labels that would overlap: many of them, or long ones (bins)."""
+    return 45 if len(labels) > 12 or max(map(len, labels), default=0) > 3 else 0
+
+
+def _counts(values: pd.Series, cats: Categories) -> np.ndarray:
+    index = cats.index(values.dropna().to_numpy(dtype=float))
+    return np.bincount(index[index >= 0], minlength=len(cats.labels))
 
 
 def score_histogram(frame: pd.DataFrame, spec: ScoreSpec) -> Figure:
-    """Human vs judge score counts side by side on the score's scale."""
+    """Human vs judge score counts side by side over the categories of the score's scale."""
     fig = _figure()
     ax = fig.add_subplot()
-    levels = _levels(spec)
-    width = 0.4 * (levels[1] - levels[0] if len(levels) > 1 else 1)
-    for offset, column, colour in (
-        (-width / 2, "human", "#4C72B0"),
-        (width / 2, "judge", "#DD8452"),
-    ):
-        values = frame[column].dropna().round().to_numpy()
-        counts = [int((values == level).sum()) for level in levels]
-        ax.bar(levels + offset, counts, width=width, label=column, color=colour)
+    cats = categories(spec)
+    positions = np.arange(len(cats.labels))
+    for offset, column, colour in ((-0.2, "human", "#4C72B0"), (0.2, "judge", "#DD8452")):
+        ax.bar(
+            positions + offset, _counts(frame[column], cats), width=0.4, label=column, color=colour
+        )
     failed = int(frame["judge"].isna().sum())
-    ax.set_xticks(levels)
-    ax.set_xlabel(spec.name)
+    ax.set_xticks(positions, cats.labels, rotation=_rotation(cats.labels))
+    ax.set_xlabel(f"{spec.name} ({cats.how})")
     ax.set_ylabel("rows")
     ax.set_title(f"{spec.name}: human vs judge ({failed} failed rows not shown)")
     ax.legend()
@@ -53,21 +134,22 @@ def score_histogram(frame: pd.DataFrame, spec: ScoreSpec) -> Figure:
 
 
 def confusion_frame(frame: pd.DataFrame, spec: ScoreSpec) -> pd.DataFrame:
-    """Human (rows) × judge (columns) counts over the declared levels, rows where both exist."""
-    levels = _levels(spec)
+    """Human (rows) × judge (columns) counts over the categories of the declared scale, rows
+    where both exist (:func:`categories`: levels, labels, or bins of a wide scale)."""
+    cats = categories(spec)
     both = frame.dropna(subset=["human", "judge"])
-    matrix = np.zeros((len(levels), len(levels)), dtype=int)
-    index = {float(level): i for i, level in enumerate(levels)}
-    for human, judge in zip(both["human"].round(), both["judge"].round(), strict=True):
-        if float(human) in index and float(judge) in index:
-            matrix[index[float(human)], index[float(judge)]] += 1
-    labels = [f"{level:g}" for level in levels]
-    return pd.DataFrame(matrix, index=pd.Index(labels, name="human"), columns=labels)
+    k = len(cats.labels)
+    human = cats.index(both["human"].to_numpy(dtype=float))
+    judge = cats.index(both["judge"].to_numpy(dtype=float))
+    inside = (human >= 0) & (judge >= 0)
+    cells = np.bincount(human[inside] * k + judge[inside], minlength=k * k).reshape(k, k)
+    index = pd.Index(cats.labels, name="human")
+    return pd.DataFrame(cells, index=index, columns=pd.Index(cats.labels))
 
 
 def confusion_heatmap(frame: pd.DataFrame, spec: ScoreSpec) -> Figure:
-    """Human × judge counts over the declared levels, rows where both exist."""
-    levels = _levels(spec)
+    """Human × judge counts over the categories of the declared scale, rows where both exist."""
+    cats = categories(spec)
     both = frame.dropna(subset=["human", "judge"])
     matrix = confusion_frame(frame, spec).to_numpy()
     fig = _figure(5.0, 4.5)
@@ -75,13 +157,13 @@ def confusion_heatmap(frame: pd.DataFrame, spec: ScoreSpec) -> Figure:
     image = ax.imshow(matrix, cmap="Blues", origin="lower")
     for (i, j), count in np.ndenumerate(matrix):
         colour = "white" if count > matrix.max() / 2 else "black"
-        ax.text(j, i, str(count), ha="center", va="center", color=colour)
-    labels = [f"{level:g}" for level in levels]
-    ax.set_xticks(range(len(levels)), labels)
-    ax.set_yticks(range(len(levels)), labels)
+        ax.text(j, i, str(count), ha="center", va="center", color=colour, fontsize=8)
+    ticks = range(len(cats.labels))
+    ax.set_xticks(ticks, cats.labels, rotation=_rotation(cats.labels))
+    ax.set_yticks(ticks, cats.labels)
     ax.set_xlabel("judge")
     ax.set_ylabel("human")
-    ax.set_title(f"{spec.name}: human × judge (n={len(both)})")
+    ax.set_title(f"{spec.name}: human × judge (n={len(both)})\n{cats.how}", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8)
     return fig
 

@@ -83,6 +83,8 @@ class Example:
     item: dict[str, Any]
     human: dict[str, float] = field(default_factory=dict)
     group: str = ""
+    system: str = ""
+    """The system (model) that wrote the response, when ``dataset.fields.system`` names it."""
     annotators: dict[str, list[float]] = field(default_factory=dict)
     """Each annotator's own value per score, when the data has them (for the human ceiling)."""
 

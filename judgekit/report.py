@@ -17,6 +17,11 @@ PAIRWISE_COLUMNS = (
     "n_scored",
     "n_failed",
 )
+LEVEL_COLUMNS = {
+    "n_groups": ("group_pearson", "group_spearman", "group_kendall", "n_groups"),
+    "n_systems": ("system_pearson", "system_spearman", "system_kendall", "n_systems"),
+}
+"""The correlations of each level, shown when some score has that level's count."""
 
 
 def _cell(value: Any) -> str:
@@ -31,6 +36,22 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
+
+
+def _levels(agreement: Any) -> list[str]:
+    """The group- and system-level correlations, for the levels the scores have."""
+    columns = [
+        column
+        for count, names in LEVEL_COLUMNS.items()
+        if any(stats.point(count) is not None for stats in agreement.values())
+        for column in names
+    ]
+    rows = [
+        [score, *(_cell(stats.point(c)) for c in columns)]
+        for score, stats in agreement.items()
+        if any(stats.point(count) is not None for count in LEVEL_COLUMNS)
+    ]
+    return _table(["score", *columns], rows) if rows else []
 
 
 def format_report(result: Any) -> str:
@@ -48,6 +69,12 @@ def format_report(result: Any) -> str:
             ]
             if rows:
                 lines += _table(["score", *columns], rows)
+        lines += _levels(result.agreement)
+        lines += [
+            f"note: {score}/{name}: {why}"
+            for score, stats in result.agreement.items()
+            for name, why in stats.notes.items()
+        ]
     else:
         keys = ("count", "n_failed", "mean", "std", "min", "max")
         rows = [

@@ -343,6 +343,23 @@ def test_a_missing_group_is_named(tmp_path: Path) -> None:
         load_examples(_cfg(path, group="g"), SCHEMA)
 
 
+def test_the_system_column_is_loaded_and_its_mistakes_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "d.jsonl"
+    path.write_text(_jsonl([{**ROW, "model": "gpt"}, {**ROW, "model": 7}]))
+    examples = load_examples(_cfg(path, system="model"), SCHEMA)
+    assert [e.system for e in examples] == ["gpt", "7"]
+    assert load_examples(_cfg(path), SCHEMA)[0].system == ""  # not set: no system
+    with pytest.raises(DatasetError, match="dataset.fields.system: column 'sys' not found"):
+        load_examples(_cfg(path, system="sys"), SCHEMA)
+    path.write_text(_jsonl([{**ROW, "model": "gpt"}, ROW, {**ROW, "model": None}]))
+    with pytest.raises(
+        DatasetError,
+        match=r"dataset.fields.system: column 'model' is missing or null in rows 1, 2 .*"
+        r"dataset.fields.system=null",
+    ):
+        load_examples(_cfg(path, system="model"), SCHEMA)
+
+
 @pytest.mark.parametrize("suffix", [".jsonl", ".json"])
 def test_a_lone_surrogate_is_named_and_a_valid_pair_is_kept(tmp_path: Path, suffix: str) -> None:
     emoji = json.dumps({**ROW, "response": "\U0001f600"})  # written as \ud83d\ude00: a pair

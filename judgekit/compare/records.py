@@ -26,6 +26,9 @@ class ComparedRun:
     """Its ``results.parquet``; None when the run has none."""
     ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
     """Declared (minimum, maximum) per score, from its ``resolved_config.json``."""
+    integer: dict[str, bool] = field(default_factory=dict)
+    """Per score, ``integer`` as declared (false: a continuous scale with whole bounds); a score
+    missing here infers it from its bounds."""
 
     @classmethod
     def from_mlflow(cls, run: Any) -> ComparedRun:

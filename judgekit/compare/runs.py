@@ -206,6 +206,7 @@ def load_artifacts(client: Any, runs: list[ComparedRun], dst: Path) -> None:
             for s in specs
             if s.get("minimum") is not None and s.get("maximum") is not None
         }
+        run.integer = {s["name"]: bool(s["integer"]) for s in specs if s.get("integer") is not None}
 
 
 def _download(client: Any, run_id: str, name: str, dst: Path) -> Path | None:

@@ -155,6 +155,7 @@ def _pair(
             seed=_seed(baseline),
             clusters=_clusters(aligned["group"]),
             statistics=statistics,
+            integer=baseline.integer.get(score, run.integer.get(score)),
         )
     return [r | {"n_dropped": r["n_dropped"] + unmatched, "note": note} for r in results]
 

@@ -400,6 +400,10 @@ class ScoreSpec:
     """Lowest valid value of a numeric score."""
     maximum: float | None = None
     """Highest valid value of a numeric score."""
+    integer: bool | None = None
+    """Whether the scale's levels are the whole numbers ``minimum..maximum`` (QWK, within-1
+    agreement, per-level figures). Null (the default): true when both bounds are whole numbers.
+    Set false for a continuous scale with whole bounds, e.g. a 0.0–1.0 probability."""
     levels: dict[str, str] = field(default_factory=dict)
     """Optional meaning of each numeric level (``"0": "not helpful"``), shown to the judge."""
     labels: dict[str, RubricLabel] = field(default_factory=dict)
@@ -435,6 +439,12 @@ class ScoreSpec:
                 f"{where}: minimum {self.minimum} is greater than maximum {self.maximum}; "
                 "swap them or fix the range"
             )
+        whole = float(self.minimum).is_integer() and float(self.maximum).is_integer()
+        if self.integer and not whole:
+            raise ConfigError(
+                f"{where}: integer=true needs whole-number bounds (found minimum={self.minimum:g}, "
+                f"maximum={self.maximum:g}); fix the range or set integer=false"
+            )
 
     @property
     def key(self) -> str:
@@ -443,9 +453,11 @@ class ScoreSpec:
 
     @property
     def is_integer_scale(self) -> bool:
-        """True when the range is whole numbers (e.g. 0..4), so levels can be enumerated."""
+        """True when the levels are the whole numbers of the range (e.g. 0..4), so they can be
+        enumerated: whole-number bounds, unless ``integer`` is false."""
         assert self.minimum is not None and self.maximum is not None
-        return float(self.minimum).is_integer() and float(self.maximum).is_integer()
+        whole = float(self.minimum).is_integer() and float(self.maximum).is_integer()
+        return whole and self.integer is not False
 
 
 @dataclass
@@ -485,6 +497,8 @@ class FieldsConfig:
     """Column with a unique example id; null numbers the rows from 0."""
     group: str | None = None
     """Column whose equal values mark rows that share a prompt; null groups by the prompt text."""
+    system: str | None = None
+    """Column naming the system/model that wrote the response."""
     scores: dict[str, str] = field(default_factory=dict)
     """Score name -> column with the human score; a score missing here has no human label."""
     extra: dict[str, str] = field(default_factory=dict)

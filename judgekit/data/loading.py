@@ -95,7 +95,7 @@ def to_examples(
     mapping = _field_mapping(cfg)
     _check_columns(rows[0], mapping, cfg, schema, where)
     _check_score_names(rows[0], cfg, schema, where)
-    for key in ("id", "group"):
+    for key in ("id", "group", "system"):
         _check_key_column(rows, key, getattr(cfg.fields, key), where)
     examples = [_to_example(i, row, mapping, cfg, schema, where) for i, row in enumerate(rows)]
     _check_unique_ids(examples, cfg, where)
@@ -123,6 +123,8 @@ def _check_columns(
         wanted.append(("dataset.fields.id", cfg.fields.id))
     if cfg.fields.group:
         wanted.append(("dataset.fields.group", cfg.fields.group))
+    if cfg.fields.system:
+        wanted.append(("dataset.fields.system", cfg.fields.system))
     for name in schema.names:
         if name in cfg.fields.scores:
             wanted.append((f"dataset.fields.scores.{name}", cfg.fields.scores[name]))
@@ -159,17 +161,17 @@ def _check_score_names(
 
 
 def _check_key_column(rows: list[dict[str, Any]], key: str, column: str | None, where: str) -> None:
-    """Every row needs a value in the id (or group) column the config names."""
+    """Every row needs a value in the id (group, system) column the config names."""
     if not column:
         return
     bad = [i for i, row in enumerate(rows) if _is_null(row.get(column))]
     if not bad:
         return
-    fix = (
-        "give every row an id, or set dataset.fields.id=null to number the rows from 0"
-        if key == "id"
-        else "give every row a group, or set dataset.fields.group=null to group by the prompt"
-    )
+    fix = {
+        "id": "give every row an id, or set dataset.fields.id=null to number the rows from 0",
+        "group": "give every row a group, or set dataset.fields.group=null to group by the prompt",
+        "system": "give every row its system, or set dataset.fields.system=null",
+    }[key]
     raise DatasetError(
         f"dataset.fields.{key}: column {column!r} is missing or null in {_rows_text(bad)} of "
         f"{where}; {fix}"
@@ -243,7 +245,10 @@ def _to_example(
             annotators[spec.name] = [
                 _human_value(_mapped(row.get(c), label_map), spec, index, c, where) for c in columns
             ]
-    return Example(id=example_id, item=item, human=human, group=group, annotators=annotators)
+    system = str(row[cfg.fields.system]) if cfg.fields.system else ""
+    return Example(
+        id=example_id, item=item, human=human, group=group, system=system, annotators=annotators
+    )
 
 
 def _mapped(value: Any, label_map: dict[str, str]) -> Any:

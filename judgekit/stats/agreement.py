@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from judgekit.config.schema import Config, ScoreSpec
+from judgekit.config.schema import Config, DatasetConfig, ScoreSpec
 from judgekit.records import Example
 from judgekit.stats.bootstrap import bootstrap_ci
+from judgekit.stats.levels import LevelCorrelation, group_correlation, system_correlation
 from judgekit.stats.pointwise import STATISTICS, aggregate, agreement
 from judgekit.stats.report import AgreementReport, BootstrapInfo, Estimate, ScoreAgreement
 
@@ -40,7 +41,9 @@ def agreement_report(
     """Agreement with humans per score (scores with human labels only) and judge aggregates.
 
     A score whose judge returned logprobs also gets ``.expected``: the same statistics on the
-    logprob-weighted expected score. A preference score gets the pairwise statistics (and the
+    logprob-weighted expected score. A pointwise score also gets the group-level correlations
+    when ``dataset.fields.group`` is set and the system-level ones when ``dataset.fields.system``
+    is (:mod:`judgekit.stats.levels`). A preference score gets the pairwise statistics (and the
     human–human ``.ceiling`` when ``annotators`` holds each annotator's labels); a pointwise
     score whose rows come in pairs sharing a prompt also gets ``.preference``.
     """
@@ -50,7 +53,7 @@ def agreement_report(
         part = _per_score(frame, spec)
         judge = part["judge"].to_numpy(dtype=float)
         human = part["human"].to_numpy(dtype=float)
-        bounds = {"minimum": float(spec.minimum or 0), "maximum": float(spec.maximum or 0)}
+        bounds = _scale(spec)
         aggregates[spec.name] = aggregate(judge, **bounds)
         if pd.isna(human).all():
             continue
@@ -59,12 +62,19 @@ def agreement_report(
             ceiling = (annotators or {}).get(spec.name)
             report[spec.name] = _pairwise(part, cfg, clusters, ceiling)
             continue
-        score = _with_intervals(human, judge, bounds, clusters, cfg)
+        score = _with_levels(_with_intervals(human, judge, bounds, clusters, cfg), part, cfg)
         expected = part["judge_expected"].to_numpy(dtype=float)
         if not pd.isna(expected).all():
-            score = replace(score, expected=_with_intervals(human, expected, bounds, clusters, cfg))
+            on_expected = _with_intervals(human, expected, bounds, clusters, cfg)
+            score = replace(score, expected=_with_levels(on_expected, part, cfg, "judge_expected"))
         report[spec.name] = replace(score, preference=_pointwise_preference(part, cfg))
     return AgreementReport(report), aggregates
+
+
+def _scale(spec: ScoreSpec) -> dict[str, Any]:
+    """The declared scale as the stats functions take it: bounds and whether it is integer."""
+    minimum, maximum = float(spec.minimum or 0), float(spec.maximum or 0)
+    return {"minimum": minimum, "maximum": maximum, "integer": spec.is_integer_scale}
 
 
 def _bootstrap_args(cfg: Config) -> dict[str, Any]:
@@ -133,12 +143,13 @@ def _clusters(groups: pd.Series) -> np.ndarray | None:
 def _with_intervals(
     human: np.ndarray,
     judge: np.ndarray,
-    bounds: dict[str, float],
+    bounds: dict[str, Any],
     clusters: np.ndarray | None,
     cfg: Config,
 ) -> ScoreAgreement:
     """The agreement statistics, each with its bootstrap interval (none below 2 scored rows)."""
     stats: dict[str, Any] = agreement(human, judge, **bounds)
+    notes = {} if bounds["integer"] else _off_scale_notes(bounds)
     result = None
     if cfg.stats.bootstrap_resamples > 0 and stats["n_scored"] >= 2:
         result = bootstrap_ci(
@@ -160,9 +171,60 @@ def _with_intervals(
         estimates={
             name: Estimate(stats[name], *intervals.get(name, (math.nan, math.nan)))
             for name in STATISTICS
+            if name in stats
         },
         diagnostics={name: Estimate(v) for name, v in _diagnostics(stats).items()},
         bootstrap=None if result is None else BootstrapInfo(result.scheme, result.resamples),
+        notes=notes,
+    )
+
+
+def _off_scale_notes(bounds: dict[str, Any]) -> dict[str, str]:
+    """Why within-1 is absent and QWK NaN on a scale that is not an integer scale."""
+    scale = (
+        f"the scale {bounds['minimum']:g}..{bounds['maximum']:g} is not an integer scale "
+        "(its bounds are not whole numbers, or the score sets integer: false)"
+    )
+    return {
+        "within1_agreement": f"absent: {scale}, so it has no levels to be within one of",
+        "qwk": f"NaN: {scale}; quadratic weighted kappa needs whole-number levels",
+    }
+
+
+def _with_levels(
+    score: ScoreAgreement, part: pd.DataFrame, cfg: Config, column: str = "judge"
+) -> ScoreAgreement:
+    """Add the group-level (``fields.group`` set) and system-level (``fields.system`` set)
+    correlations of ``column`` with the human score, each with its bootstrap interval."""
+    if not isinstance(cfg.dataset, DatasetConfig):  # a Config built without a dataset
+        return score
+    fields = cfg.dataset.fields
+    human, judge = part["human"].to_numpy(dtype=float), part[column].to_numpy(dtype=float)
+    levels: list[LevelCorrelation] = []
+    args = _bootstrap_args(cfg)
+    if score.bootstrap is None:  # no intervals for the rows (0 resamples, < 2 scored rows)
+        args["resamples"] = 0
+    if fields.group:
+        levels.append(group_correlation(human, judge, part["group"].to_numpy(), **args))
+    if fields.system:
+        levels.append(system_correlation(human, judge, part["system"].to_numpy(), **args))
+    if not levels:
+        return score
+    estimates, notes = dict(score.estimates), dict(score.notes)
+    counts: dict[str, int | None] = {"group": None, "system": None}
+    for level in levels:
+        for name, value in level.values.items():
+            low, high = level.intervals.get(name, (math.nan, math.nan))
+            estimates[f"{level.level}_{name}"] = Estimate(value, low, high)
+            if level.note:
+                notes[f"{level.level}_{name}"] = level.note
+        counts[level.level] = level.n_units
+    return replace(
+        score,
+        estimates=estimates,
+        notes=notes,
+        n_groups=counts["group"],
+        n_systems=counts["system"],
     )
 
 

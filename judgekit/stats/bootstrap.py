@@ -34,9 +34,9 @@ import numpy as np
 from judgekit.stats.pointwise import (
     STATISTICS,
     _column,
-    _integer_range,
     _pair_statistics,
     _same_length,
+    integer_scale,
     round_half_up,
 )
 
@@ -89,6 +89,7 @@ def bootstrap_ci(
     confidence: float = 0.95,
     seed: int = 0,
     clusters: np.ndarray | None = None,
+    integer: bool | None = None,
 ) -> BootstrapResult:
     """Give each agreement statistic a percentile bootstrap confidence interval.
 
@@ -101,12 +102,15 @@ def bootstrap_ci(
         confidence: Confidence level, in (0, 1).
         seed: Seed of the random generator; the same seed gives the same intervals.
         clusters: Optional group id per row (e.g. the prompt); whole groups are resampled.
+        integer: Whether the scale is an integer scale (None: whole bounds); on any other scale
+            ``qwk`` and ``within1_agreement`` are NaN in every resample.
     """
     h, j = _column(human, "human"), _column(judge, "judge")
     _check(h, j, resamples=resamples, confidence=confidence)
     scored = np.isfinite(h) & np.isfinite(j)
     units = _units(clusters, scored)
-    (draws,) = _draw_statistics([h[scored], j[scored]], units, minimum, maximum, resamples, seed)
+    scale = (minimum, maximum, integer_scale(minimum, maximum, integer))
+    (draws,) = _draw_statistics([h[scored], j[scored]], units, scale, resamples, seed)
     intervals, valid = {}, {}
     for name in STATISTICS:
         intervals[name], valid[name] = _percentile_interval(draws[name], confidence)
@@ -126,6 +130,7 @@ def paired_comparison(
     seed: int = 0,
     clusters: np.ndarray | None = None,
     statistics: Sequence[str] = COMPARABLE,
+    integer: bool | None = None,
 ) -> list[dict[str, Any]]:
     """Compare two judges (e.g. prompt v1 and v2) scored against the same human labels.
 
@@ -141,7 +146,8 @@ def paired_comparison(
         human: Human score per row (NaN = no label).
         judge_a: Score per row of the baseline judge (NaN = failed).
         judge_b: Score per row of the judge compared with it.
-        minimum, maximum, resamples, confidence, seed, clusters: As for :func:`bootstrap_ci`.
+        minimum, maximum, resamples, confidence, seed, clusters, integer: As for
+            :func:`bootstrap_ci`.
         statistics: Names from :data:`COMPARABLE` to compare, in the order of the result.
 
     Returns:
@@ -159,9 +165,10 @@ def paired_comparison(
     common = np.isfinite(h) & np.isfinite(a) & np.isfinite(b)
     units = _units(clusters, common)
     h, a, b = h[common], a[common], b[common]
-    point_a = _pair_statistics(h, a, minimum=minimum, maximum=maximum)
-    point_b = _pair_statistics(h, b, minimum=minimum, maximum=maximum)
-    draws_a, draws_b = _draw_statistics([h, a, b], units, minimum, maximum, resamples, seed)
+    scale = (minimum, maximum, integer_scale(minimum, maximum, integer))
+    point_a = _pair_statistics(h, a, minimum=minimum, maximum=maximum, integer=scale[2])
+    point_b = _pair_statistics(h, b, minimum=minimum, maximum=maximum, integer=scale[2])
+    draws_a, draws_b = _draw_statistics([h, a, b], units, scale, resamples, seed)
     shared = {
         "n_common": int(common.sum()),
         "n_dropped": int(common.size - common.sum()),
@@ -175,7 +182,12 @@ def paired_comparison(
 
 
 def table_statistics(
-    tables: np.ndarray, levels: np.ndarray, *, minimum: float, maximum: float
+    tables: np.ndarray,
+    levels: np.ndarray,
+    *,
+    minimum: float,
+    maximum: float,
+    integer: bool | None = None,
 ) -> Draws:
     """Compute every agreement statistic of many contingency tables at once.
 
@@ -184,6 +196,7 @@ def table_statistics(
         levels: The L score values the levels stand for, ascending.
         minimum: Lowest score of the declared scale (for ``qwk``).
         maximum: Highest score of the declared scale.
+        integer: As for :func:`bootstrap_ci`.
 
     Returns:
         An array of length ``resamples`` per name in :data:`judgekit.stats.pointwise.STATISTICS`; NaN
@@ -198,7 +211,10 @@ def table_statistics(
         out["pearson"] = _table_pearson(t, human, judge, levels, levels)
         out["spearman"] = _table_pearson(t, human, judge, _midranks(human), _midranks(judge))
         out["kendall"] = _table_tau_b(t, human, judge, n)
-        out["qwk"] = _table_qwk(t, human, judge, n, levels, minimum, maximum)
+        on_levels = integer_scale(minimum, maximum, integer)
+        out["qwk"] = _table_qwk(t, human, judge, n, levels, minimum, maximum, on_levels)
+        if not on_levels:
+            out["within1_agreement"] = np.full(t.shape[0], np.nan)
         pooled = human + judge
         out["krippendorff_alpha_ordinal"] = _table_alpha(t, pooled, _midranks(pooled), n)
         out["krippendorff_alpha_interval"] = _table_alpha(t, pooled, levels, n)
@@ -267,11 +283,12 @@ def _table_qwk(
     levels: np.ndarray,
     minimum: float,
     maximum: float,
+    on_levels: bool,
 ) -> np.ndarray:
     """Quadratic weighted kappa; the (K-1)^2 weight normaliser cancels, so it is left out."""
     category = round_half_up(levels)
     in_range = np.all((category >= minimum) & (category <= maximum))
-    if not (_integer_range(minimum, maximum) and in_range):
+    if not (on_levels and in_range):
         return np.full(t.shape[0], np.nan)
     weights = (category[:, None] - category[None, :]) ** 2
     observed = np.einsum("rij,ij->r", t, weights)
@@ -302,22 +319,29 @@ def _varies(counts: np.ndarray) -> np.ndarray:
 def _draw_statistics(
     columns: list[np.ndarray],
     units: np.ndarray | None,
-    minimum: float,
-    maximum: float,
+    scale: tuple[float, float, bool],
     resamples: int,
     seed: int,
 ) -> list[Draws]:
-    """Statistics of ``columns[0]`` (human) against each later column, per bootstrap resample."""
+    """Statistics of ``columns[0]`` (human) against each later column, per bootstrap resample.
+
+    ``scale`` is ``(minimum, maximum, integer)``: the declared range and whether it is an
+    integer scale.
+    """
+    minimum, maximum, integer = scale
     rng = np.random.default_rng(seed)
     n_judges = len(columns) - 1
     if columns[0].size == 0:
         return [{name: np.full(resamples, np.nan) for name in STATISTICS} for _ in range(n_judges)]
     levels, inverse = np.unique(np.concatenate(columns), return_inverse=True)
     if levels.size > MAX_LEVELS:
-        return _direct_draws(columns, units, minimum, maximum, resamples, rng)
+        return _direct_draws(columns, units, scale, resamples, rng)
     codes = np.split(inverse, n_judges + 1)
     chunks = [
-        [table_statistics(t, levels, minimum=minimum, maximum=maximum) for t in tables]
+        [
+            table_statistics(t, levels, minimum=minimum, maximum=maximum, integer=integer)
+            for t in tables
+        ]
         for tables in _resampled_tables(codes, levels.size, units, resamples, rng)
     ]
     return [
@@ -388,12 +412,12 @@ def _unit_counts(n_units: int, size: int, *, rng: np.random.Generator) -> np.nda
 def _direct_draws(
     columns: list[np.ndarray],
     units: np.ndarray | None,
-    minimum: float,
-    maximum: float,
+    scale: tuple[float, float, bool],
     resamples: int,
     rng: np.random.Generator,
 ) -> list[Draws]:
     """Slow path for continuous scores: build each resample's rows and score them."""
+    minimum, maximum, integer = scale
     human, judges = columns[0], columns[1:]
     units = np.arange(human.size) if units is None else units
     n_units = int(units.max()) + 1
@@ -402,7 +426,12 @@ def _direct_draws(
         rows = np.repeat(np.arange(human.size), _unit_counts(n_units, 1, rng=rng)[0][units])
         for draw, judge in zip(draws, judges, strict=True):
             stats = _pair_statistics(
-                human[rows], judge[rows], minimum=minimum, maximum=maximum, warn=False
+                human[rows],
+                judge[rows],
+                minimum=minimum,
+                maximum=maximum,
+                integer=integer,
+                warn=False,
             )
             for name in STATISTICS:
                 draw[name][r] = stats[name]

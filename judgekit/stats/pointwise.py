@@ -7,10 +7,15 @@ without a human label. Such rows are counted and excluded, never scored as zero.
 Conventions used by every statistic here and in :mod:`judgekit.stats.bootstrap`:
 
 - Rounding to a score level is half up (``2.5 -> 3``), not numpy's half-to-even.
-- ``qwk`` is quadratic weighted Cohen's kappa over the *declared* integer range
-  ``minimum..maximum``: category distances are score distances, so a level nobody used still keeps
-  its neighbours apart (unlike a labels-seen-only computation, which re-indexes the levels seen).
-  It is NaN when the range is not integer-valued.
+- The *scale* is the declared range ``minimum..maximum``. It is an integer scale when both bounds
+  are whole numbers, unless the caller says otherwise (``integer=False``: a continuous 0.0–1.0).
+- ``qwk`` is quadratic weighted Cohen's kappa over every level of the declared integer scale:
+  category distances are score distances, so a level nobody used still keeps its neighbours
+  apart (unlike a labels-seen-only computation, which re-indexes the levels seen). Values that
+  are not levels (a mean of annotators, 2.333) enter at their level rounded half up. It is NaN
+  on a scale that is not an integer scale.
+- ``exact_agreement`` and ``within1_agreement`` compare levels rounded half up; within-1 is
+  defined on an integer scale only: on any other scale :func:`agreement` leaves it out.
 - Krippendorff's alpha is for two coders and pairs with both values: ``1 - D_o / D_e`` with
   squared differences of values (interval) or of pooled midranks (ordinal; this equals
   Krippendorff's ordinal metric).
@@ -35,6 +40,7 @@ __all__ = [
     "aggregate",
     "agreement",
     "krippendorff_alpha",
+    "integer_scale",
     "percentiles",
     "round_half_up",
 ]
@@ -86,7 +92,11 @@ def percentiles(values: np.ndarray, qs: Sequence[float] = (25, 50, 75, 90)) -> d
 
 
 def aggregate(
-    values: np.ndarray, *, minimum: float | None = None, maximum: float | None = None
+    values: np.ndarray,
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    integer: bool | None = None,
 ) -> dict[str, Any]:
     """Summarise judge scores that have no human labels to compare with.
 
@@ -95,7 +105,8 @@ def aggregate(
     integer range whose scores are all whole numbers, ``{"0": count, ..., "4": count}`` over
     every level of ``minimum..maximum``; otherwise (a continuous range, or scores such as 2.5 or
     0.37 that are not levels) ``{"edges": [...], "counts": [...]}`` with 10 equal bins over the
-    range (over the data when the range is not given).
+    range (over the data when the range is not given). ``integer=False`` says the range is
+    continuous although its bounds are whole numbers.
     """
     x = _column(values, "values")
     finite = x[np.isfinite(x)]
@@ -109,12 +120,17 @@ def aggregate(
         "min": math.nan if empty else float(finite.min()),
         "max": math.nan if empty else float(finite.max()),
         **percentiles(finite),
-        "histogram": _histogram(finite, minimum, maximum),
+        "histogram": _histogram(finite, minimum, maximum, integer),
     }
 
 
 def agreement(
-    human: np.ndarray, judge: np.ndarray, *, minimum: float, maximum: float
+    human: np.ndarray,
+    judge: np.ndarray,
+    *,
+    minimum: float,
+    maximum: float,
+    integer: bool | None = None,
 ) -> dict[str, float]:
     """Measure how well a judge's scores agree with human scores on the same rows.
 
@@ -123,10 +139,13 @@ def agreement(
         judge: Judge score per row; NaN where the judge call or parse failed.
         minimum: Lowest score of the declared scale (used by ``qwk``).
         maximum: Highest score of the declared scale.
+        integer: Whether the scale's levels are the whole numbers ``minimum..maximum``; None
+            infers it from the bounds. False for a continuous scale with whole bounds.
 
     Returns:
         ``n_total``, ``n_failed`` (judge NaN), ``n_scored`` (both finite), ``coverage`` (judge
-        finite / n_total), then every name in :data:`STATISTICS` computed over the scored pairs.
+        finite / n_total), then every name in :data:`STATISTICS` computed over the scored pairs,
+        except ``within1_agreement`` on a scale that is not an integer scale.
     """
     h, j = _column(human, "human"), _column(judge, "judge")
     _same_length(h, j)
@@ -138,7 +157,12 @@ def agreement(
         "n_scored": int(scored.sum()),
         "coverage": float(judged.mean()) if h.size else math.nan,
     }
-    return counts | _pair_statistics(h[scored], j[scored], minimum=minimum, maximum=maximum)
+    stats = _pair_statistics(
+        h[scored], j[scored], minimum=minimum, maximum=maximum, integer=integer
+    )
+    if not integer_scale(minimum, maximum, integer):
+        del stats["within1_agreement"]
+    return counts | stats
 
 
 def krippendorff_alpha(
@@ -165,9 +189,17 @@ def krippendorff_alpha(
 
 
 def _pair_statistics(
-    h: np.ndarray, j: np.ndarray, *, minimum: float, maximum: float, warn: bool = True
+    h: np.ndarray,
+    j: np.ndarray,
+    *,
+    minimum: float,
+    maximum: float,
+    integer: bool | None = None,
+    warn: bool = True,
 ) -> dict[str, float]:
-    """Compute every statistic in :data:`STATISTICS` for already-aligned finite pairs."""
+    """Compute every statistic in :data:`STATISTICS` for already-aligned finite pairs
+    (``qwk`` and ``within1_agreement`` NaN on a scale that is not an integer scale)."""
+    on_levels = integer_scale(minimum, maximum, integer)
     out = dict.fromkeys(STATISTICS, math.nan)
     out["judge_mean"], out["judge_std"] = _mean_std(j)
     out["human_mean"], out["human_std"] = _mean_std(h)
@@ -176,21 +208,32 @@ def _pair_statistics(
         out["mae"] = float(np.mean(np.abs(diff)))
         out["rmse"] = float(np.sqrt(np.mean(diff**2)))
         out["exact_agreement"] = float(np.mean(level_gap == 0))
-        out["within1_agreement"] = float(np.mean(level_gap <= 1))
+        out["within1_agreement"] = float(np.mean(level_gap <= 1)) if on_levels else math.nan
         out |= _correlations(h, j)
-        out["qwk"] = _qwk(h, j, minimum, maximum, warn=warn)
+        out["qwk"] = _qwk(h, j, minimum, maximum, warn=warn) if on_levels else math.nan
         out["krippendorff_alpha_ordinal"] = _alpha(h, j, "ordinal")
         out["krippendorff_alpha_interval"] = _alpha(h, j, "interval")
     if warn:
-        _warn_undefined(out, h, j, minimum, maximum)
+        _warn_undefined(out, h, j, minimum, maximum, on_levels)
     return out
 
 
+def integer_scale(minimum: float, maximum: float, integer: bool | None = None) -> bool:
+    """Whether ``minimum..maximum`` is an integer scale: whole bounds, unless ``integer`` is
+    False (None infers it from the bounds)."""
+    return _integer_range(minimum, maximum) and integer is not False
+
+
 def _warn_undefined(
-    out: dict[str, float], h: np.ndarray, j: np.ndarray, minimum: float, maximum: float
+    out: dict[str, float],
+    h: np.ndarray,
+    j: np.ndarray,
+    minimum: float,
+    maximum: float,
+    on_levels: bool,
 ) -> None:
     """Warn once, naming the statistics that need variation and came out NaN, and why."""
-    qwk_applies = _integer_range(minimum, maximum) and _in_range(h, j, minimum, maximum)
+    qwk_applies = on_levels and _in_range(h, j, minimum, maximum)
     undefined = [k for k in _NEED_VARIATION if math.isnan(out[k]) and (k != "qwk" or qwk_applies)]
     if undefined:
         _warn(f"{', '.join(undefined)} undefined (NaN): {_why(h, j)}")
@@ -246,10 +289,17 @@ def _alpha(h: np.ndarray, j: np.ndarray, level: str) -> float:
     return float(1 - observed / expected)
 
 
-def _histogram(finite: np.ndarray, minimum: float | None, maximum: float | None) -> dict:
+def _histogram(
+    finite: np.ndarray, minimum: float | None, maximum: float | None, integer: bool | None
+) -> dict:
     """Count scores per level of an integer range, or in 10 equal bins otherwise."""
     whole = bool(np.all(finite == np.round(finite)))
-    if minimum is not None and maximum is not None and _integer_range(minimum, maximum) and whole:
+    if (
+        minimum is not None
+        and maximum is not None
+        and integer_scale(minimum, maximum, integer)
+        and whole
+    ):
         if not _in_range(finite, finite, minimum, maximum):
             _warn(f"histogram leaves out scores outside {minimum:g}..{maximum:g}")
         levels = range(int(minimum), int(maximum) + 1)

@@ -7,6 +7,9 @@ Read figures by attribute::
     report["helpfulness"].expected.qwk.value    # the logprob-expected score, when there is one
     report["helpfulness"].preference.accuracy   # pairs of rows sharing a prompt, compared
     report["preference"].ceiling.human_kappa    # the human–human ceiling of a preference score
+    report["overall"].group_kendall.value       # within-group correlation, averaged over groups
+    report["overall"].n_systems                 # systems behind the system-level correlations
+    report["overall"].notes["within1_agreement"]  # why a statistic is absent or NaN
 
 The legacy flat view stays readable for code written against the dicts judgekit returned before:
 a :class:`ScoreAgreement` is a read-only mapping ``pearson``, ``pearson_ci_low``, ...,
@@ -40,6 +43,7 @@ DIAGNOSTICS = ("mean_shift", "variance_ratio")
 """Point-only statistics of a pointwise score (no bootstrap interval)."""
 _COUNTS = ("n_total", "n_failed", "n_scored", "coverage")
 _SWAP_COUNTS = ("n_both_orders", "n_inconsistent")
+_LEVEL_COUNTS = ("n_groups", "n_systems")
 _CEILING_COUNTS = ("n_rows", "n_annotators")
 _SCHEME = re.compile(r"(?P<scheme>\w+) \((?P<resamples>\d+) resamples\)")
 
@@ -144,13 +148,20 @@ class ScoreAgreement(_Statistics, Mapping[str, Any]):
     """The same statistics on the logprob-weighted expected score (legacy ``<score>_expected``)."""
     preference: ScoreAgreement | None = None
     """Pairs of rows sharing a prompt, as preferences (legacy ``<score>_preference``)."""
+    n_groups: int | None = None
+    """Groups that entered the ``group_*`` correlations (``dataset.fields.group`` set)."""
+    n_systems: int | None = None
+    """Systems behind the ``system_*`` correlations (``dataset.fields.system`` set)."""
+    notes: dict[str, str] = field(default_factory=dict)
+    """Why a statistic is absent or NaN, by statistic name (e.g. ``within1_agreement`` on a
+    scale that is not an integer scale, ``system_pearson`` with fewer than 3 systems)."""
 
     def _statistics(self) -> dict[str, Estimate]:
         return {**super()._statistics(), **(self.__dict__.get("diagnostics") or {})}
 
     def point(self, name: str) -> float | None:
         """A count's or a statistic's point value by name (the ceiling's too); None if absent."""
-        if name in _COUNTS or name in _SWAP_COUNTS:
+        if name in _COUNTS or name in _SWAP_COUNTS or name in _LEVEL_COUNTS:
             count: float | None = getattr(self, name)
             return count
         if self.ceiling is not None and name in _CEILING_COUNTS:
@@ -166,12 +177,17 @@ class ScoreAgreement(_Statistics, Mapping[str, Any]):
         flat: dict[str, Any] = {name: getattr(self, name) for name in _COUNTS}
         if self.n_both_orders is not None and self.n_inconsistent is not None:
             flat |= {"n_both_orders": self.n_both_orders, "n_inconsistent": self.n_inconsistent}
+        flat |= {
+            name: getattr(self, name) for name in _LEVEL_COUNTS if getattr(self, name) is not None
+        }
         intervals = self.bootstrap is not None
         flat |= _values_then_intervals(self.estimates, intervals, self.diagnostics)
         if self.bootstrap is not None and self.kind == "pointwise":  # pairwise never wrote it
             flat["bootstrap_scheme"] = str(self.bootstrap)
         if self.ceiling is not None:
             flat |= self.ceiling._flat(intervals)
+        if self.notes:
+            flat["notes"] = dict(self.notes)
         return flat
 
     @classmethod
@@ -209,6 +225,9 @@ class ScoreAgreement(_Statistics, Mapping[str, Any]):
             n_both_orders=_count(flat, "n_both_orders"),
             n_inconsistent=_count(flat, "n_inconsistent"),
             ceiling=ceiling,
+            n_groups=_count(flat, "n_groups"),
+            n_systems=_count(flat, "n_systems"),
+            notes=dict(flat.get("notes") or {}),
         )
 
     def __getitem__(self, key: str) -> Any:
@@ -266,8 +285,8 @@ class AgreementReport(Mapping[str, ScoreAgreement]):
     def to_metrics(self) -> dict[str, float]:
         """Every numeric figure of :meth:`to_flat` as an MLflow metric ``<key>/<statistic>``.
 
-        For example ``helpfulness/pearson_ci_low`` or ``helpfulness_expected/qwk``; strings (the
-        bootstrap scheme) are left out.
+        For example ``helpfulness/pearson_ci_low``, ``helpfulness/group_kendall`` or
+        ``helpfulness_expected/qwk``; strings (the bootstrap scheme, the notes) are left out.
         """
         return {
             f"{key}/{name}": float(value)
@@ -305,7 +324,14 @@ def _values_then_intervals(
     return flat
 
 
-_NOT_STATISTICS = {*_COUNTS, *_SWAP_COUNTS, *_CEILING_COUNTS, "bootstrap_scheme"}
+_NOT_STATISTICS = {
+    *_COUNTS,
+    *_SWAP_COUNTS,
+    *_CEILING_COUNTS,
+    *_LEVEL_COUNTS,
+    "bootstrap_scheme",
+    "notes",
+}
 
 
 def _point_names(flat: Mapping[str, Any]) -> list[str]:
