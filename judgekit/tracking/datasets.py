@@ -11,7 +11,9 @@ it, changed examples make a new one.
 
 from __future__ import annotations
 
+import logging
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from judgekit.config.schema import Config, DatasetConfig
@@ -32,23 +34,32 @@ __all__ = [
     "register_evaluation_dataset",
 ]
 
+log = logging.getLogger("judgekit")
+
 EVAL_DATASET_TAG = "judgekit.evaluation_dataset"
 """The run tag holding the id of the evaluation dataset its examples are in."""
 _BATCH = 1000
 
 
-def dataset_source(cfg: DatasetConfig) -> str:
-    """Where the examples came from, as MLflow shows a dataset's source."""
-    if cfg.source == "file":
-        from pathlib import Path
+def dataset_source(cfg: DatasetConfig) -> Any:
+    """Where the examples came from, as an MLflow dataset source: the file (local), the hub
+    dataset (Hugging Face), or for inline rows and an MLflow experiment a "code" source whose
+    tags say which."""
+    from mlflow.data.code_dataset_source import CodeDatasetSource
 
+    if cfg.source == "file":  # MLflow resolves a local path to its "local" source
         return str(Path(str(cfg.path)).expanduser().resolve())
     if cfg.source == "hub":
-        return f"hf://datasets/{cfg.path}" + (f"@{cfg.split}" if cfg.split else "")
+        from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
+
+        files = dict(cfg.data_files) if cfg.data_files else None
+        return HuggingFaceDatasetSource(path=str(cfg.path), data_files=files, split=cfg.split)
     if cfg.source == "mlflow":
-        run = f"/runs/{cfg.run_id}" if cfg.run_id else ""
-        return f"mlflow-experiment:{cfg.experiment}{run}"
-    return f"inline:{cfg.name}"
+        tags = {"mlflow_experiment": str(cfg.experiment)}
+        if cfg.run_id:
+            tags["mlflow_run_id"] = cfg.run_id
+        return CodeDatasetSource(tags=tags)
+    return CodeDatasetSource(tags={"inline": cfg.name})
 
 
 def _label_columns(cfg: DatasetConfig) -> set[str]:
@@ -89,23 +100,24 @@ def examples_frame(examples: list[Example], cfg: Config) -> pd.DataFrame:
 
 
 def log_dataset_input(mlrun: MlflowRun, cfg: Config, examples: list[Example], digest: str) -> None:
-    """Log the run's examples as its MLflow dataset input (name, source, digest, schema)."""
+    """Log the run's examples as its MLflow dataset input (name, source, digest, schema).
 
-    def log() -> None:
+    A frame MLflow cannot describe is a warning, not a store failure; only the call that writes
+    to the store goes through the run's guard."""
+    try:
         from mlflow.data.pandas_dataset import from_pandas
         from mlflow.entities import DatasetInput, InputTag
 
-        frame = examples_frame(examples, cfg)
+        frame = _printable(examples_frame(examples, cfg))
         data = from_pandas(
-            _printable(frame),
-            source=dataset_source(cfg.dataset),
-            name=cfg.dataset.name,
-            digest=digest,
+            frame, source=dataset_source(cfg.dataset), name=cfg.dataset.name, digest=digest
         )
         context = InputTag(key="mlflow.data.context", value="evaluation")
-        mlrun.client.log_inputs(mlrun.run_id, [DatasetInput(data._to_mlflow_entity(), [context])])
-
-    mlrun._guard("dataset input", log)
+        dataset_input = DatasetInput(data._to_mlflow_entity(), [context])
+    except Exception as err:  # noqa: BLE001  # MLflow refused the frame or its source
+        log.warning("dataset input not logged to MLflow (%s: %s)", type(err).__name__, err)
+        return
+    mlrun._guard("dataset input", lambda: mlrun.client.log_inputs(mlrun.run_id, [dataset_input]))
 
 
 def _printable(frame: pd.DataFrame) -> pd.DataFrame:
