@@ -172,3 +172,57 @@ def test_the_judge_is_registered_in_the_experiment_once_per_definition(
     assert "{{ inputs }}" in judge.instructions and "[inputs.response]" in judge.instructions
     assert "helpfulness (0 to 4)" in judge.instructions
     assert len(list_scorer_versions(name=name, experiment_id=experiment_id)) == 1  # not twice
+
+
+def _config(**judge: Any) -> Any:
+    from judgekit.config.schema import Config, DatasetConfig, JudgeConfig, PromptConfig
+
+    return Config(
+        judge=JudgeConfig(name="j", model="openai/x", **judge),
+        prompt=PromptConfig(name="p", messages=[Message(content="Rate {{ item.response }}")]),
+        dataset=DatasetConfig(source="inline", rows=[{"prompt": "q", "response": "a"}]),
+    )
+
+
+def _open_run(root: Path) -> Any:
+    from judgekit.tracking.runs import MlflowRun
+
+    client = _client(root)
+    experiment_id = client.create_experiment("unit")
+    run_id = client.create_run(experiment_id).info.run_id
+    return MlflowRun(client, run_id, experiment_id, keep_going=True)
+
+
+def test_a_store_failure_in_the_registries_is_kept_and_listed_not_raised(tmp_path: Path) -> None:
+    from judgekit.tracking.registry import register_judge, register_run_prompt
+
+    mlrun = _open_run(tmp_path)
+    cfg = _config()
+    cfg.tracking.uri = f"sqlite:///{tmp_path}/mlflow.db"
+
+    def gone(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("Connection refused")
+
+    mlrun.client.search_prompt_versions = gone  # the store dies before the prompt is registered
+    register_run_prompt(mlrun, cfg)
+    register_judge(mlrun, cfg)  # skipped: the store is gone
+    assert mlrun.failure == "ConnectionError: Connection refused"
+    assert mlrun.not_logged == ["prompt registry", "judge registry"]
+
+
+def test_the_judge_never_carries_a_credential_of_its_endpoint(tmp_path: Path) -> None:
+    from mlflow.genai.scorers import get_scorer
+
+    from judgekit.tracking.registry import register_judge
+
+    mlrun = _open_run(tmp_path)
+    for api_base in ("http://user:s3cr3t-pass@127.0.0.1:9/v1", "http://127.0.0.1:9/v1"):
+        cfg = _config(api_base=api_base)
+        cfg.tracking.uri = f"sqlite:///{tmp_path}/mlflow.db"
+        register_judge(mlrun, cfg)
+        assert mlrun.failure is None
+        stored = json.dumps(
+            get_scorer(name="judgekit-j-p-custom", experiment_id=mlrun.experiment_id).model_dump()
+        )
+        assert "s3cr3t" not in stored
+        assert "127.0.0.1:9/v1" in stored  # the endpoint is named in the description

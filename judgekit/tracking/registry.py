@@ -207,25 +207,26 @@ def mlflow_model(model: str) -> str:
 
 def register_judge(mlrun: MlflowRun, cfg: Config) -> None:
     """Register the run's judge in its experiment (MLflow's Judges view) and tag the run with its
-    name; the same instructions and model registered before are not registered again."""
+    name; the same definition registered before is not registered again.
+
+    MLflow does not store a judge's ``base_url``: the endpoint is named in the description,
+    with any credentials masked (:func:`judgekit.secrets.redact_url`); header secrets and the
+    key are never passed."""
     from judgekit.secrets import redact_url
 
     try:
         from mlflow.genai.judges import make_judge
 
-        base_url = (
-            cfg.judge.api_base
-            if cfg.judge.api_base == redact_url(cfg.judge.api_base or "")
-            else None
-        )
+        endpoint = redact_url(cfg.judge.api_base or "")
+        about = f"judgekit: {cfg.prompt.description or cfg.prompt.name}"
         judge = make_judge(
             name=judge_name(cfg),
             instructions=judge_instructions(cfg),
             model=mlflow_model(cfg.judge.model),
-            description=f"judgekit: {cfg.prompt.description or cfg.prompt.name}"[:500],
+            description=(about + (f" (endpoint {endpoint})" if endpoint else ""))[:500],
             feedback_value_type=_value_type(cfg.score),
             inference_params={"temperature": cfg.judge.temperature},
-            base_url=base_url,
+            base_url=cfg.judge.api_base if cfg.judge.api_base == endpoint else None,
         )
     except Exception as err:  # noqa: BLE001  # MLflow refused the judge: not a store failure
         log.warning("judge not registered in MLflow (%s: %s)", type(err).__name__, err)
