@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from helpers import assert_one_line_error, judge_overrides, row_number, run_cli, write_jsonl
+from test_remote_tracking import mlflow_server  # noqa: F401  # the real `mlflow server` fixture
 
 from judgekit.config.schema import RubricLabel, ScoreSpec
 from judgekit.data.mlflow_source import _combined
@@ -234,3 +235,49 @@ def test_several_annotators_give_the_mean_or_the_majority() -> None:
     assert _combined(["good", "bad"], rubric) is None  # no majority: no label
     assert _combined(["A", "B"], preference) == "tie"  # a split vote on a preference: a tie
     assert _combined(["x", 1], numeric) == "x"  # passed on: the loader's check names it
+
+
+@pytest.mark.slow
+def test_labels_and_registries_round_trip_through_a_real_mlflow_server(
+    tmp_path: Path,
+    mlflow_server: tuple[str, Path],  # noqa: F811  # the fixture imported above
+) -> None:
+    """Labels logged to a server, read with dataset=mlflow, and the run's prompt version,
+    dataset input, evaluation dataset and judge registered there, all over HTTP."""
+    import mlflow
+    from mlflow.genai.scorers import get_scorer
+    from mlflow.tracking import MlflowClient
+
+    url, _ = mlflow_server
+    _log_labelled_traces(url, "remote-labels")
+    with FakeJudge(json_scores(_score)) as judge:
+        proc = run_cli(
+            [
+                *judge_overrides(judge),
+                "prompt=v1",
+                "score=helpfulness",
+                "dataset=mlflow",
+                "dataset.experiment=remote-labels",
+                f"tracking.uri={url}",
+                "tracking.experiment=remote-judged",
+                "tracking.register_dataset=true",
+                "hydra.run.dir=out",
+            ],
+            tmp_path,
+        )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n_examples"] == N_ROWS
+    client = MlflowClient(tracking_uri=url)
+    run = client.get_run(summary["mlflow_run_id"])
+    assert run.data.tags["judgekit.prompt_uri"] == "prompts:/judgekit.v1/1"
+    assert client.get_prompt_version("judgekit.v1", 1).template[0]["role"] == "system"
+    [dataset_input] = run.inputs.dataset_inputs
+    assert dataset_input.dataset.name == "mlflow"
+    mlflow.set_tracking_uri(url)
+    records = client.get_dataset(run.data.tags["judgekit.evaluation_dataset"]).to_df()
+    assert sorted(r["helpfulness"] for r in records["expectations"]) == sorted(
+        row["helpfulness"] for row in _file_rows()
+    )
+    name = run.data.tags["judgekit.mlflow_judge"]
+    assert get_scorer(name=name, experiment_id=run.info.experiment_id).model == "openai:/fake-judge"
