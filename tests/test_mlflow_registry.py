@@ -226,3 +226,33 @@ def test_the_judge_never_carries_a_credential_of_its_endpoint(tmp_path: Path) ->
         )
         assert "s3cr3t" not in stored
         assert "127.0.0.1:9/v1" in stored  # the endpoint is named in the description
+
+
+@pytest.mark.parametrize(
+    ("overrides", "value_type"),
+    [
+        (["prompt=v1"], "int"),
+        (["score=helpsteer2", "prompt=v2"], "dict[str, float]"),
+        (["score=preference", "prompt=pairwise_v2"], "typing.Literal['A', 'B', 'tie']"),
+    ],
+)
+def test_mlflow_accepts_the_judge_of_every_kind_of_score_schema(
+    overrides: list[str], value_type: str
+) -> None:
+    from mlflow.genai.judges import make_judge
+
+    from judgekit.config.compose import compose_config, to_config
+    from judgekit.tracking.registry import _value_type, judge_instructions, mlflow_model
+
+    cfg = to_config(compose_config(overrides))
+    kind = _value_type(cfg.score)
+    assert getattr(kind, "__name__", None) == value_type or str(kind) == value_type
+    instructions = judge_instructions(cfg)
+    assert "{{ inputs }}" in instructions and "item." not in instructions
+    judge = make_judge(
+        name="j",
+        instructions=instructions,
+        model=mlflow_model(cfg.judge.model),
+        feedback_value_type=kind,
+    )
+    assert judge.instructions == instructions
