@@ -130,6 +130,8 @@ def test_labels_logged_in_mlflow_give_the_same_agreement_as_the_file(tmp_path: P
     run = MlflowClient(tracking_uri=uri).get_run(mlflow_summary["mlflow_run_id"])
     source = json.loads(run.inputs.dataset_inputs[0].dataset.source)
     assert source == {"tags": {"mlflow_experiment": "labels"}}
+    schema = json.loads(run.inputs.dataset_inputs[0].dataset.schema)["mlflow_colspec"]
+    assert {c["name"] for c in schema} == {"id", "prompt", "response", "human.helpfulness"}
 
 
 def test_the_labels_of_one_run_are_read_with_run_id(tmp_path: Path) -> None:

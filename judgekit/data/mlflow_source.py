@@ -23,7 +23,7 @@ from typing import Any
 from judgekit.config.schema import DatasetConfig, ScoreSchemaConfig, ScoreSpec
 from judgekit.errors import DatasetError
 
-__all__ = ["HUMAN_COLUMN", "TRACE_ID_COLUMN", "load_mlflow_rows"]
+__all__ = ["HUMAN_COLUMN", "MLFLOW_COLUMNS", "TRACE_ID_COLUMN", "load_mlflow_rows"]
 
 log = logging.getLogger("judgekit")
 
@@ -32,6 +32,8 @@ TRACE_ID_COLUMN = "mlflow_trace_id"
 HUMAN_COLUMN = "mlflow_human.{score}"
 """The column holding the human label of ``score`` (the annotators' mean or majority)."""
 _ANNOTATOR_COLUMN = "mlflow_annotator.{score}.{source}"
+MLFLOW_COLUMNS = (TRACE_ID_COLUMN, "mlflow_human.", "mlflow_annotator.")
+"""The columns (prefixes) this source adds to the trace's inputs."""
 _PAGE = 500
 
 

@@ -73,9 +73,14 @@ def _label_columns(cfg: DatasetConfig) -> set[str]:
 def item_inputs(example: Example, cfg: DatasetConfig) -> dict[str, Any]:
     """An example's item fields without the human-label columns (the judge never sees those)."""
     labels = _label_columns(cfg)
-    return {
-        k: v for k, v in example.item.items() if k not in labels and not k.startswith("mlflow_")
-    }
+    return {k: v for k, v in example.item.items() if k not in labels and not _from_mlflow(k)}
+
+
+def _from_mlflow(key: str) -> bool:
+    """A column ``dataset=mlflow`` adds (trace id, human and annotator labels)."""
+    from judgekit.data.mlflow_source import MLFLOW_COLUMNS
+
+    return key.startswith(MLFLOW_COLUMNS)
 
 
 def _human(value: float, spec: Any) -> Any:
