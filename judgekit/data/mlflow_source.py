@@ -68,9 +68,8 @@ def load_mlflow_rows(
             f"feedback from a HUMAN source); assessments found: {_found(traces)}"
         )
     if len(labelled) < len(traces):
-        log.info(
-            "%s: %d of %d traces have no human label; left out", where, *_counts(labelled, traces)
-        )
+        left_out = len(traces) - len(labelled)
+        log.info("%s: %d of %d traces have no human label; left out", where, left_out, len(traces))
     rows, annotators = _rows(labelled, label_names, schema)
     fields = replace(
         cfg.fields,
@@ -79,10 +78,6 @@ def load_mlflow_rows(
         annotators=annotators,
     )
     return rows, where, replace(cfg, fields=fields)
-
-
-def _counts(labelled: list[Any], traces: list[Any]) -> tuple[int, int]:
-    return len(traces) - len(labelled), len(traces)
 
 
 def _open(cfg: DatasetConfig, uri: str) -> tuple[Any, str]:
