@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from helpers import file_run, row_number, run_cli, write_jsonl
+from test_mlflow_ui import chromium  # noqa: F401  # Debian's Chromium, or a skip
 
 from judgekit.config.schema import Message, PromptConfig
 from judgekit.testing.server import FakeJudge, json_scores
@@ -95,6 +96,8 @@ def test_the_prompt_is_registered_once_per_text_and_the_run_points_at_its_versio
     ]
     linked = json.loads(three.data.tags["mlflow.linkedPrompts"])
     assert linked == [{"name": "judgekit.v1", "version": "2"}]
+    listed = client.search_prompts(filter_string=f'experiment_id = "{one.info.experiment_id}"')
+    assert [p.name for p in listed] == ["judgekit.v1"]  # the experiment's Prompts tab
 
 
 def test_register_prompt_version_is_the_same_for_a_candidate(tmp_path: Path) -> None:
@@ -256,3 +259,27 @@ def test_mlflow_accepts_the_judge_of_every_kind_of_score_schema(
         feedback_value_type=kind,
     )
     assert judge.instructions == instructions
+
+
+@pytest.mark.slow
+def test_the_prompts_datasets_and_judges_views_show_the_run(
+    runs: tuple[Path, list[Any]],
+    chromium: Path,  # noqa: F811  # the fixture imported above
+) -> None:
+    """MLflow's own pages, rendered by headless Chromium from a real ``mlflow server`` on the
+    runs' store, list the prompt, the evaluation datasets and the judge."""
+    from test_mlflow_ui import _mlflow_server, _render, _wait_all_gone
+
+    root, (one, _, _) = runs
+    experiment = f"#/experiments/{one.info.experiment_id}"
+    expected = {
+        "prompts": "judgekit.v1",
+        "datasets": "judgekit.jsonl",
+        "judges": "judgekit-openai_compatible-v1-helpfulness",
+    }
+    groups: list[int] = []
+    with _mlflow_server(root, groups) as url:
+        for view, name in expected.items():
+            dom = _render(chromium, f"{url}/{experiment}/{view}", root, view, groups)
+            assert name in dom, f"{view}: {name} not shown; see {root / 'ui' / f'{view}.png'}"
+    assert not _wait_all_gone(groups, str(root))

@@ -31,6 +31,7 @@ __all__ = [
     "RegisteredPrompt",
     "judge_instructions",
     "judge_name",
+    "link_prompt_to_experiment",
     "prompt_registry_name",
     "prompt_template",
     "register_judge",
@@ -122,6 +123,19 @@ def _prompt_versions(client: Any, name: str) -> list[Any]:
             return versions
 
 
+def link_prompt_to_experiment(client: Any, name: str, experiment_id: str) -> None:
+    """List the prompt under the experiment (its Prompts tab), as MLflow does for a prompt
+    registered or loaded with an active experiment, but at once rather than in a thread."""
+    from mlflow.prompt.constants import PROMPT_EXPERIMENT_IDS_TAG_KEY
+
+    tags = client.get_prompt(name).tags or {}
+    ids = [i for i in tags.get(PROMPT_EXPERIMENT_IDS_TAG_KEY, "").split(",") if i.strip()]
+    if experiment_id not in ids:
+        client.set_prompt_tag(
+            name, PROMPT_EXPERIMENT_IDS_TAG_KEY, f",{','.join([*ids, experiment_id])},"
+        )
+
+
 def register_run_prompt(mlrun: MlflowRun, cfg: Config) -> None:
     """Register the run's prompt version, tag the run with its URI and link it to the run."""
 
@@ -131,6 +145,7 @@ def register_run_prompt(mlrun: MlflowRun, cfg: Config) -> None:
         )
         mlrun.client.set_tag(mlrun.run_id, PROMPT_URI_TAG, registered.uri)
         mlrun.client.link_prompt_version_to_run(mlrun.run_id, registered.uri)
+        link_prompt_to_experiment(mlrun.client, registered.name, mlrun.experiment_id)
         log.info(
             "prompt %s: %s (%s)",
             cfg.prompt.name,
