@@ -92,7 +92,7 @@ def run(
 
 def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
     """Load, check and sample the data and render every request: every setup error surfaces here."""
-    examples = load_examples(cfg.dataset, cfg.score)
+    examples = load_examples(cfg.dataset, cfg.score, tracking_uri=cfg.tracking.uri)
     digest = _digest(examples) if cfg.tracking.enabled else ""
     examples, dropped = complete_examples(examples, cfg.dataset, cfg.prompt)
     stratify = next((n for n in cfg.score.names if n in cfg.dataset.fields.scores), None)

@@ -16,6 +16,7 @@ REQUIRED = {
     "judge=openai_compatible": ["judge.model=openai/x", "judge.api_base=http://127.0.0.1:1/v1"],
     "dataset=jsonl": ["dataset.path=x.jsonl"],
     "dataset=pairwise_jsonl": ["dataset.path=x.jsonl"],
+    "dataset=mlflow": ["dataset.experiment=labels"],
     # a pairwise prompt and a preference score need each other (checked when composed)
     "prompt=pairwise_v1": ["score=preference"],
     "prompt=pairwise_v2": ["score=preference"],

@@ -85,6 +85,7 @@ class DatasetSource(StrEnum):
     hub = "hub"
     file = "file"
     inline = "inline"
+    mlflow = "mlflow"
 
 
 class Rejudge(StrEnum):
@@ -516,7 +517,8 @@ class DatasetConfig:
     name: str = "custom"
     """Name of this dataset option, logged as a tag."""
     source: DatasetSource = DatasetSource.file
-    """``hub`` (Hugging Face ``datasets``), ``file`` (local path) or ``inline`` (``rows``)."""
+    """``hub`` (Hugging Face ``datasets``), ``file`` (local path), ``inline`` (``rows``) or
+    ``mlflow`` (labelled traces of the MLflow experiment ``experiment`` in ``tracking.uri``)."""
     path: str | None = None
     """Hub dataset id for ``hub``; a .jsonl, .jsonl.gz, .csv or .parquet file for ``file``."""
     split: str | None = None
@@ -537,9 +539,19 @@ class DatasetConfig:
     """False: a row in which a field the prompt shows is missing or null is a setup error naming
     the rows. True: such rows are left out, counted (``dropped_incomplete`` in the summary) and
     logged."""
+    experiment: str | None = None
+    """For ``mlflow``: the MLflow experiment (name) whose traces carry the human labels, as
+    expectations or HUMAN-source feedback named like the scores; read from ``tracking.uri``."""
+    run_id: str | None = None
+    """For ``mlflow``: only the traces of this run of ``experiment``; null = all its traces."""
 
     def __post_init__(self) -> None:
         self.source = _choice(DatasetSource, self.source, "dataset.source")
+        if self.source == "mlflow" and not self.experiment:
+            raise ConfigError(
+                "dataset.experiment: not set; dataset.source=mlflow needs the MLflow experiment "
+                "holding the labelled traces (e.g. dataset.experiment=judgekit)"
+            )
         if self.source in {"hub", "file"} and not self.path:
             raise ConfigError(
                 f"dataset.path: not set; dataset.source={self.source} needs a path "
@@ -651,6 +663,12 @@ class TrackingConfig:
     """False: write the run directory only, log nothing to MLflow."""
     run_name: str | None = None
     """MLflow run name; null = ``<judge>-<prompt>-<score>-<dataset>``."""
+    register_dataset: bool = False
+    """True: also register the run's examples as an MLflow GenAI evaluation dataset (inputs =
+    item fields, expectations = human labels), reused while the data's digest is unchanged."""
+    register_judge: bool = True
+    """True: register the run's judge (model, prompt, score schema) as a judge of the
+    experiment (MLflow's Judges view); a judge already registered the same is not repeated."""
 
 
 @dataclass

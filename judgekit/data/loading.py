@@ -32,10 +32,20 @@ _SHOWN_ROWS = 5
 """How many rows an error about several rows names before it gives the count."""
 
 
-def load_examples(cfg: DatasetConfig, schema: ScoreSchemaConfig) -> list[Example]:
-    """Load the rows ``cfg`` points at and turn them into checked Examples."""
+def load_examples(
+    cfg: DatasetConfig, schema: ScoreSchemaConfig, *, tracking_uri: str | None = None
+) -> list[Example]:
+    """Load the rows ``cfg`` points at and turn them into checked Examples.
+
+    ``tracking_uri`` is the MLflow store ``dataset.source=mlflow`` reads its traces from.
+    """
     with _no_gc_passes():
-        rows, where = load_rows(cfg)
+        if cfg.source == "mlflow":
+            from judgekit.data.mlflow_source import load_mlflow_rows
+
+            rows, where, cfg = load_mlflow_rows(cfg, schema, tracking_uri or "sqlite:///mlflow.db")
+        else:
+            rows, where = load_rows(cfg)
         return to_examples(rows, cfg, schema, where=where)
 
 
@@ -57,7 +67,12 @@ def _no_gc_passes() -> Iterator[None]:
 
 
 def load_rows(cfg: DatasetConfig) -> tuple[list[dict[str, Any]], str]:
-    """Read the raw rows and a short name of where they came from (for messages)."""
+    """Read the raw rows and a short name of where they came from (for messages).
+
+    ``dataset.source=mlflow`` needs the store: :func:`load_examples` with ``tracking_uri``.
+    """
+    if cfg.source == "mlflow":
+        raise ConfigError("dataset.source: mlflow rows are read by load_examples(tracking_uri=...)")
     if cfg.source == "inline":
         rows = check_mappings([dict(r) for r in cfg.rows or []], "dataset.rows")
         for index, row in enumerate(rows):

@@ -13,7 +13,7 @@ from judgekit.config.schema import Config, JudgeConfig
 from judgekit.errors import RunError
 from judgekit.results import RunResult
 
-__all__ = ["check_logged", "log_run", "open_run"]
+__all__ = ["check_logged", "log_mlflow_views", "log_run", "open_run"]
 
 
 def open_run(
@@ -70,6 +70,25 @@ def log_run(mlrun: Any, result: RunResult, paths: list[Path]) -> None:
     resolved = dataclasses.asdict(redact_config(cfg))
     config_path.write_text(json.dumps(resolved, indent=2, default=str) + "\n")
     mlrun.log_artifacts([*paths, config_path])
+    log_mlflow_views(mlrun, result)
+
+
+def log_mlflow_views(mlrun: Any, result: RunResult) -> None:
+    """What MLflow's GenAI views show, after the run's own record is logged: the dataset input,
+    the prompt version in the registry, the judge (``tracking.register_judge``) and the
+    evaluation dataset (``tracking.register_dataset``)."""
+    from judgekit.tracking.datasets import log_dataset_input, register_evaluation_dataset
+    from judgekit.tracking.registry import register_judge, register_run_prompt
+    from judgekit.tracking.runs import dataset_digest
+
+    cfg = result.config
+    digest = dataset_digest(result.examples)
+    log_dataset_input(mlrun, cfg, result.examples, digest)
+    register_run_prompt(mlrun, cfg)
+    if cfg.tracking.register_judge:
+        register_judge(mlrun, cfg)
+    if cfg.tracking.register_dataset:
+        register_evaluation_dataset(mlrun, cfg, result.examples, digest)
 
 
 def check_logged(result: RunResult, mlrun: Any) -> None:
