@@ -463,6 +463,8 @@ class FieldsConfig:
     """Column with a unique example id; null numbers the rows from 0."""
     group: str | None = None
     """Column whose equal values mark rows that share a prompt; null groups by the prompt text."""
+    system: str | None = None
+    """Column naming the system that wrote the response."""
     scores: dict[str, str] = field(default_factory=dict)
     """Score name -> column with the human score; a score missing here has no human label."""
     extra: dict[str, str] = field(default_factory=dict)

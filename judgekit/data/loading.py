@@ -76,15 +76,18 @@ def _adapt(rows: list[dict[str, Any]], adapter: str | None, where: str) -> list[
     from judgekit.data.adapters import get_adapter
 
     convert = get_adapter(adapter)
-    out = []
+    out: list[dict[str, Any]] = []
     for index, row in enumerate(rows):
         try:
-            out.append(convert(row))
+            converted = convert(row, index)
         except (KeyError, TypeError, ValueError) as err:
             raise DatasetError(
                 f"{where}: row {index} cannot be read by dataset.adapter={adapter}: "
                 f"{type(err).__name__}: {err}"
             ) from None
+        out.extend(converted if isinstance(converted, list) else [converted])
+    if not out:
+        raise DatasetError(f"{where}: dataset.adapter={adapter} made no rows; the dataset is empty")
     return out
 
 
