@@ -227,3 +227,31 @@ def test_command_line_keys_that_collide_stop_with_exit_2(workdir: Path) -> None:
         proc = run_cli(_cli_pairs(workdir, judge, "pairs.jsonl", "{-1: A, yes: B, true: tie}"), workdir)  # fmt: skip
     assert proc.returncode == 2
     assert "dataset.fields.label_map: keys 'yes' and True match the same data values" in proc.stderr
+
+
+def test_a_map_of_mixed_key_types_is_fingerprinted_and_logged_as_one_param(tmp_path: Path) -> None:
+    """JSON's ``sort_keys`` cannot order ``-1`` and ``"A>B"``, and MLflow refuses ``>`` in a
+    param name: the fingerprint writes keys as JSON does, the params hold the map as one value."""
+    from judgekit.tracking.runs import config_fingerprint, flatten_params
+
+    overrides = _yaml_dataset(tmp_path, [-1], "{-1: A, 'A>B': B, true: tie}")
+    cfg = to_config(compose_config(overrides))
+    same = to_config(compose_config(overrides))
+    assert config_fingerprint(cfg) == config_fingerprint(same)
+    params = flatten_params(cfg)
+    assert params["dataset.fields.label_map"] == "{-1: 'A', 'A>B': 'B', True: 'tie'}"
+    assert not [k for k in params if k.startswith("dataset.fields.label_map.")]
+
+
+def test_a_run_with_a_mixed_map_is_logged_to_mlflow(workdir: Path) -> None:
+    overrides = _yaml_dataset(workdir / "conf", [-1, 1, "A>B"], "{-1: A, 1: B, 'A>B': tie}")
+    with FakeJudge(_always_a) as judge:
+        proc = run_cli([*judge_overrides(judge), *overrides, "hydra.run.dir=out"], workdir)
+    assert proc.returncode == 0, proc.stderr
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    (run,) = client.search_runs([client.get_experiment_by_name("judgekit").experiment_id])
+    assert run.data.params["dataset.fields.label_map"] == "{-1: 'A', 1: 'B', 'A>B': 'tie'}"
+    table = pd.read_parquet(workdir / "out" / "results.parquet")
+    assert table.sort_values("example_id")["human"].tolist() == [0, 1, 0.5]
