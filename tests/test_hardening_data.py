@@ -386,9 +386,15 @@ def test_a_lone_surrogate_in_inline_rows_is_named() -> None:
 def test_labels_are_matched_by_name_in_any_case_and_through_the_label_map(tmp_path: Path) -> None:
     path = tmp_path / "d.jsonl"
     path.write_text(_jsonl([{**PAIR, "label": "b"}, {**PAIR, "label": 2}, {**PAIR, "label": None}]))
-    cfg = _cfg(path, response=None, scores={"preference": "label"}, label_map={"2": "A"})
+    cfg = _cfg(path, response=None, scores={"preference": "label"})
+    with pytest.raises(DatasetError, match="human label 2 is not one of preference's labels"):
+        load_examples(cfg, PREFERENCE)  # no map: values pass as they are, and 2 is no label
+    cfg = _cfg(path, response=None, scores={"preference": "label"}, label_map={"2": "A", "B": "B"})
     human = [e.human["preference"] for e in load_examples(cfg, PREFERENCE)]
-    assert human[:2] == [1.0, 0.0] and math.isnan(human[2])  # B = 1, "2" -> A = 0, null: none
+    assert human[:2] == [1.0, 0.0] and math.isnan(human[2])  # "b" -> B = 1, 2 -> A = 0, null
+    cfg = _cfg(path, response=None, scores={"preference": "label"}, label_map={"2": "A"})
+    with pytest.raises(DatasetError, match="row 0, column 'label': value 'b' is not covered"):
+        load_examples(cfg, PREFERENCE)  # with a map, every non-null value must be in it
 
 
 def test_labels_read_as_whole_floats_match_and_map(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ from judgekit.errors import TemplateError
 from judgekit.prompts.render import check_template_fields, item_fields, json_example, render
 
 EXAMPLE = Example(id="0", item={"prompt": "What is 2+2?", "response": "4"}, human={})
+DIALOGUE = Example(id="0", item={**EXAMPLE.item, "fact": "2+2 is 4."})  # usr_v1 shows a fact
 PAIR = Example(id="0", item={"prompt": "What is 2+2?", "response_a": "4", "response_b": "5"})
 
 
@@ -38,11 +39,12 @@ def _combinations() -> list[tuple[str, str]]:
 def test_every_prompt_renders_with_every_schema_of_its_kind(prompt: str, score: str) -> None:
     cfg = to_config(compose_config([f"prompt={prompt}", f"score={score}"]))
     pairwise = "response_a" in item_fields(cfg.prompt)
-    messages = render(cfg.prompt, PAIR if pairwise else EXAMPLE, cfg.score)
+    messages = render(cfg.prompt, PAIR if pairwise else DIALOGUE, cfg.score)
     text = "\n".join(m["content"] for m in messages)
     assert "What is 2+2?" in text and messages[-1]["role"] == "user"
     for spec in cfg.score.scores:  # the JSON shape the parser expects
-        shape = '<one of "A" | "B" | "tie">' if spec.kind == "preference" else "<integer 0-4>"
+        numeric = f"<integer {spec.minimum:g}-{spec.maximum:g}>"
+        shape = '<one of "A" | "B" | "tie">' if spec.kind == "preference" else numeric
         assert f'"{spec.name}": {shape}' in text
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from judgekit.config.labels import label_lookup
 from judgekit.errors import ConfigError, TemplateError
 from judgekit.secrets import looks_like_secret
 
@@ -504,10 +505,17 @@ class FieldsConfig:
     """Score name -> column with the human score; a score missing here has no human label."""
     extra: dict[str, str] = field(default_factory=dict)
     """Further template names -> columns (``item.<name>``), e.g. ``response_a: output_1``."""
-    label_map: dict[str, str] = field(default_factory=dict)
-    """Raw human-label values -> rubric label names, e.g. ``{"1": "A", "2": "B", "0": "tie"}``."""
+    label_map: dict[Any, Any] = field(default_factory=dict)
+    """Raw values of the human-label columns (``scores`` and ``annotators``) -> label names, or
+    numbers for a numeric score, e.g. ``{-1: A, 1: B, 0: tie}``, ``{true: pass, false: fail}``.
+    Keys may be numbers, booleans or text; a value matches by :mod:`judgekit.config.labels`'s rule
+    (``1``, ``1.0`` and ``"1"`` are one key; booleans never equal numbers). When the map is not
+    empty, a non-null value it does not cover is a setup error."""
     annotators: dict[str, list[str]] = field(default_factory=dict)
     """Score name -> columns with each annotator's own label, for the human-human ceiling."""
+
+    def __post_init__(self) -> None:
+        label_lookup(self.label_map, "dataset.fields.label_map")
 
 
 @dataclass

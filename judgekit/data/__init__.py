@@ -5,9 +5,11 @@ from __future__ import annotations
 from judgekit.data.adapters import (
     ADAPTERS,
     PANDALM_LABELS,
+    USR_QUALITIES,
     get_adapter,
     pandalm,
     register,
+    usr_topicalchat,
 )
 from judgekit.data.loading import (
     FILE_FORMATS,
@@ -26,6 +28,7 @@ __all__ = [
     "Example",
     "FILE_FORMATS",
     "PANDALM_LABELS",
+    "USR_QUALITIES",
     "find_incomplete",
     "get_adapter",
     "load_examples",
@@ -34,4 +37,5 @@ __all__ = [
     "register",
     "sample_examples",
     "to_examples",
+    "usr_topicalchat",
 ]

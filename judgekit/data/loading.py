@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from judgekit.config.labels import LabelKey, label_key, label_lookup
 from judgekit.config.schema import DatasetConfig, ScoreSchemaConfig
 from judgekit.data.files import FILE_FORMATS, check_mappings, check_text, load_hub, load_paths
 from judgekit.errors import ConfigError, DatasetError
@@ -91,15 +92,18 @@ def _adapt(rows: list[dict[str, Any]], adapter: str | None, where: str) -> list[
     from judgekit.data.adapters import get_adapter
 
     convert = get_adapter(adapter)
-    out = []
+    out: list[dict[str, Any]] = []
     for index, row in enumerate(rows):
         try:
-            out.append(convert(row))
+            converted = convert(row, index)
         except (KeyError, TypeError, ValueError) as err:
             raise DatasetError(
                 f"{where}: row {index} cannot be read by dataset.adapter={adapter}: "
                 f"{type(err).__name__}: {err}"
             ) from None
+        out.extend(converted if isinstance(converted, list) else [converted])
+    if not out:
+        raise DatasetError(f"{where}: dataset.adapter={adapter} made no rows; the dataset is empty")
     return out
 
 
@@ -112,7 +116,10 @@ def to_examples(
     _check_score_names(rows[0], cfg, schema, where)
     for key in ("id", "group", "system"):
         _check_key_column(rows, key, getattr(cfg.fields, key), where)
-    examples = [_to_example(i, row, mapping, cfg, schema, where) for i, row in enumerate(rows)]
+    lookup = label_lookup(cfg.fields.label_map, "dataset.fields.label_map")
+    examples = [
+        _to_example(i, row, mapping, lookup, cfg, schema, where) for i, row in enumerate(rows)
+    ]
     _check_unique_ids(examples, cfg, where)
     return examples
 
@@ -233,6 +240,7 @@ def _to_example(
     index: int,
     row: dict[str, Any],
     mapping: dict[str, str],
+    lookup: dict[LabelKey, Any],
     cfg: DatasetConfig,
     schema: ScoreSchemaConfig,
     where: str,
@@ -249,16 +257,18 @@ def _to_example(
     example_id = str(row[cfg.fields.id]) if cfg.fields.id else str(index)
     group = str(row[cfg.fields.group]) if cfg.fields.group else str(item.get("prompt", ""))
     human, annotators = {}, {}
-    label_map = cfg.fields.label_map
     for spec in schema.scores:
         column = cfg.fields.scores.get(spec.name)
         if column is not None:
-            raw = _mapped(row.get(column), label_map)
+            raw = _mapped(row.get(column), lookup, cfg, index, column, where)
             human[spec.name] = _human_value(raw, spec, index, column, where)
         columns = cfg.fields.annotators.get(spec.name, [])
         if columns:
             annotators[spec.name] = [
-                _human_value(_mapped(row.get(c), label_map), spec, index, c, where) for c in columns
+                _human_value(
+                    _mapped(row.get(c), lookup, cfg, index, c, where), spec, index, c, where
+                )
+                for c in columns
             ]
     system = str(row[cfg.fields.system]) if cfg.fields.system else ""
     return Example(
@@ -266,11 +276,39 @@ def _to_example(
     )
 
 
-def _mapped(value: Any, label_map: dict[str, str]) -> Any:
-    """A raw label through ``fields.label_map`` (keys compared as strings)."""
-    if not label_map or value is None:
+def _mapped(
+    value: Any, lookup: dict[LabelKey, Any], cfg: DatasetConfig, index: int, column: str, where: str
+) -> Any:
+    """A raw human label through ``fields.label_map`` (matched by ``config.labels``'s rule).
+
+    With no map the value passes as it is; with one, a null or blank value stays null and any
+    other value the map does not cover is a DatasetError naming the column, value, row and map.
+    """
+    if not lookup or _is_null(value) or (isinstance(value, str) and not value.strip()):
         return value
-    return label_map.get(_label_text(value), value)
+    canonical = label_key(value)
+    if canonical not in lookup:
+        raise DatasetError(
+            f"{where}: row {index}, column {column!r}: value {value!r} is not covered by "
+            f"dataset.fields.label_map {_map_text(cfg.fields.label_map)}; add it to the map "
+            f"(e.g. '++dataset.fields.label_map={{{_key_text(value)}: LABEL, ...}}' with every "
+            "value of the column) or fix the data"
+        )
+    return lookup[canonical]
+
+
+def _map_text(label_map: dict[Any, Any]) -> str:
+    """The map as the user wrote it, e.g. ``{-1: 'A', 1: 'B'}``, cut after 12 entries."""
+    shown = [f"{k!r}: {v!r}" for k, v in list(label_map.items())[:12]]
+    more = ", ..." if len(label_map) > 12 else ""
+    return "{" + ", ".join(shown) + more + "}"
+
+
+def _key_text(value: Any) -> str:
+    """How to write ``value`` as a key on Hydra's command line: ``-1``, ``0.5``, ``true``, ``yes``."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return _label_text(value)
 
 
 def _label_text(value: Any) -> str:
@@ -315,8 +353,8 @@ def _label_value(value: Any, spec: Any, index: int, column: str, where: str) -> 
         raise DatasetError(
             f"{where}: row {index}, column {column!r}: human label {value!r} is not one of "
             f"{spec.name}'s labels ({', '.join(spec.labels)}); map the data's values to them "
-            'with dataset.fields.label_map, e.g. \'++dataset.fields.label_map={"1": '
-            f"{next(iter(spec.labels))}}}'"
+            "with dataset.fields.label_map, e.g. '++dataset.fields.label_map="
+            f"{{{_key_text(value)}: {next(iter(spec.labels))}, ...}}'"
         )
     return float(spec.labels[label].value)
 

@@ -56,15 +56,21 @@ DATASET_DIGEST_TAG = "judgekit.dataset_digest"
 _MAX_PARAM_CHARS = 500
 
 
+_DATA_KEYED = "dataset.fields.label_map"
+"""A map keyed by data values (``-1``, ``true``, ``A>B``), not by config names: one param whose
+value is the whole map, since MLflow refuses param names holding characters such as ``>``."""
+
+
 def flatten_params(cfg: Config) -> dict[str, str]:
-    """The resolved config as flat ``a.b.c`` params; long values shortened, inline rows counted."""
+    """The resolved config as flat ``a.b.c`` params; long values shortened, inline rows counted;
+    ``dataset.fields.label_map`` is one param (its keys are data values)."""
     data = dataclasses.asdict(cfg)
     rows = data["dataset"].pop("rows", None)
     data["dataset"]["n_inline_rows"] = len(rows) if rows else 0
     flat: dict[str, str] = {}
 
     def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict) and value and prefix != _DATA_KEYED:
             for key, inner in value.items():
                 walk(f"{prefix}.{key}" if prefix else str(key), inner)
         else:
@@ -108,8 +114,18 @@ def dataset_digest(examples: Iterable[Any]) -> str:
 
 def config_fingerprint(cfg: Config, digest: str = "") -> str:
     """What makes two runs the same run: the resolved config and the data's digest."""
-    text = json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str) + digest
+    text = json.dumps(_text_keys(dataclasses.asdict(cfg)), sort_keys=True, default=str) + digest
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _text_keys(value: Any) -> Any:
+    """``value`` with every dict key as JSON writes it (``1`` -> ``"1"``, ``True`` -> ``"true"``),
+    so ``sort_keys`` can order a label map whose keys mix numbers, booleans and text."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else json.dumps(k): _text_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text_keys(v) for v in value]
+    return value
 
 
 def run_tags(cfg: Config, extra: dict[str, str] | None = None) -> dict[str, str]:
