@@ -116,11 +116,15 @@ def test_a_users_own_project_with_the_installed_wheel(installed: Path, tmp_path:
             project,
         )
         assert pairs.returncode == 0, pairs.stderr
-        # The same labels mapped from the command line instead of the YAML.
+        # The same file with judgekit's pairwise_jsonl, every field and the map on the command
+        # line (the issue's reproduction: "Key -1 (int) is incompatible with (str)").
         cli_map = _judgekit(
             installed,
             ["-cd", "conf", "experiment=pairs", api, "tracking.experiment=pairs-cli"]
-            + ["~dataset.fields.label_map", "+dataset.fields.label_map={-1: A, 1: B}"],
+            + ["dataset=pairwise_jsonl", "dataset.path=data/pairs.jsonl"]
+            + ["dataset.fields.prompt=question", "dataset.fields.extra.response_a=first"]
+            + ["dataset.fields.extra.response_b=second", "dataset.fields.scores.preference=winner"]
+            + ["++dataset.fields.label_map={-1: A, 1: B}"],
             project,
         )
         assert cli_map.returncode == 0, cli_map.stderr
