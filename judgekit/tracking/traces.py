@@ -134,6 +134,8 @@ class TraceLog:
             self.add(index, responses.get(index) or not_run_response())
         self._queue.put(_DONE)
         self._thread.join()
+        if self.mlrun.failure is not None:
+            return  # "traces" is listed as not logged; a tag would not reach the store either
         total = len(self.examples)
         if self.limit < total:
             _say_capped(self.mlrun, self.limit, total)
