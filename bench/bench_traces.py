@@ -8,8 +8,9 @@ parallelism 8, so about 75 s of judging), both tracked in one local SQLite MLflo
 metrics, results table, figures, artifacts): ``tracking.traces=false``, then
 ``tracking.traces=true`` (a trace per row with its feedback and expectation). Target: the traced
 run takes at most 1.20x the untraced one's wall time. With ``--repeats N`` the pairs alternate
-which goes first and the median ratio is the verdict. Also printed: how long the run waited for
-the trace writer after judging (the part of the writing the judging did not hide).
+which goes first and the median ratio is the verdict. Also printed: how long the trace writer
+was busy (wall seconds in its writes, while the run judged) and how long the run waited for it
+after judging (the part of the writing the judging did not hide).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ def tracked_run(cfg: Any, store: str, traces: str, out_dir: Path) -> dict[str, f
     from judgekit.tracking.traces import TraceLog
 
     tracking = replace(cfg.tracking, enabled=True, uri=store, traces=traces)
-    waited = 0.0
-    close = TraceLog.close
+    waited = busy = 0.0
+    close, write = TraceLog.close, TraceLog._write
 
     def timed_close(self: TraceLog, responses: dict[int, Any]) -> None:
         nonlocal waited
@@ -52,16 +53,23 @@ def tracked_run(cfg: Any, store: str, traces: str, out_dir: Path) -> dict[str, f
         close(self, responses)
         waited += time.perf_counter() - start
 
-    TraceLog.close = timed_close  # type: ignore[method-assign]
+    def timed_write(self: TraceLog, items: list[Any]) -> None:
+        nonlocal busy
+        start = time.perf_counter()
+        write(self, items)
+        busy += time.perf_counter() - start
+
+    TraceLog.close, TraceLog._write = timed_close, timed_write  # type: ignore[method-assign]
     try:
         start = time.perf_counter()
         result = pipeline.run(replace(cfg, tracking=tracking), out_dir)
         seconds = time.perf_counter() - start
     finally:
-        TraceLog.close = close  # type: ignore[method-assign]
+        TraceLog.close, TraceLog._write = close, write  # type: ignore[method-assign]
     return {
         "seconds": seconds,
         "waited": waited,
+        "busy": busy,
         "failed": float(result.results["judge"].isna().sum()),
     }
 
@@ -114,7 +122,8 @@ def main() -> None:
                 f = figures[traces]
                 print(
                     f"  pair {pair + 1}  tracking.traces={traces:<5}  {f['seconds']:7.2f} s  "
-                    f"traces {f['traces']:>5.0f}  waited for the writer {f['waited']:5.2f} s  "
+                    f"traces {f['traces']:>5.0f}  writer busy {f['busy']:5.2f} s, "
+                    f"waited for after judging {f['waited']:5.2f} s  "
                     f"failed rows {f['failed']:.0f}"
                 )
             print(f"  pair {pair + 1}  traced / untraced {r:.3f}")
