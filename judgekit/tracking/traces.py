@@ -127,7 +127,8 @@ class TraceLog:
 
     def close(self, responses: dict[int, JudgeResponse]) -> None:
         """Queue the rows never handed to :meth:`add` (reused by a re-judge, or never sent:
-        ``not_run``), wait for the writer, and tag the run when ``auto`` stopped early."""
+        ``not_run``), wait for the writer, and tag the run with how many rows got a trace (and
+        say so in the log when ``auto`` stopped early)."""
         from judgekit.results import not_run_response
 
         for index in range(self.limit * per_example(self.swap)):
@@ -169,9 +170,10 @@ class TraceLog:
         from mlflow.entities import TraceData
         from mlflow.tracing.client import TracingClient
 
+        built = [b for b in (self._built(index, response) for index, response in items) if b]
+
         def write() -> None:
             client = self._client = self._client or TracingClient(self.cfg.tracking.uri)
-            built = [self._build(index, response) for index, response in items]
             infos = _start_traces(client, [info for info, _ in built])
             for info, (_, span) in zip(infos, built, strict=True):
                 # The span goes where MLflow's own exporter puts it for a trace whose info is
@@ -182,7 +184,17 @@ class TraceLog:
                 client._upload_trace_data(info, TraceData(spans=[span]))
             self.written += len(built)
 
-        self.mlrun._guard("traces", write)
+        if built:
+            self.mlrun._guard("traces", write)
+
+    def _built(self, index: int, response: JudgeResponse) -> tuple[Any, Any] | None:
+        """:meth:`_build`, or None (logged) when it fails: a row that cannot be shown as a trace
+        must not count as a store failure, which would stop the rest of the run's logging."""
+        try:
+            return self._build(index, response)
+        except Exception as err:
+            log.warning("MLflow trace of request %d not logged: %s", index, err)
+            return None
 
     def _build(self, index: int, response: JudgeResponse) -> tuple[Any, Any]:
         """The trace info (with its assessments) and root span of request ``index``."""
