@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, tuple[list[str], list[str], float]] = {
     "throughput": ([], ["--rows", "300", "--rows-c1", "20", "--repeats", "1"], 3600),
     "direct": ([], ["--requests", "500", "--repeats", "1"], 1800),
     "peer_mlflow": ([], ["--rows", "100"], 1800),
+    "traces": ([], ["--rows", "300"], 1800),
     "scale": ([], ["--sizes", "1000,10000"], 7200),
 }
 

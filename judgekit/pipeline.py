@@ -28,6 +28,7 @@ from judgekit.results import RunResult, check_coverage, parse_responses, results
 from judgekit.runner import JudgeRequest, StopRules, judge_all, run_async
 from judgekit.stats.agreement import agreement_report, annotator_labels, failure_counts
 from judgekit.tracking.log import check_logged, log_run, open_run
+from judgekit.tracking.traces import TraceLog, open_traces
 
 __all__ = ["PreparedRun", "RunResult", "prepare", "run"]
 
@@ -80,9 +81,10 @@ def run(
                 dataset_digest=prepared.dataset_digest,
             )
         )
+        traces = stack.enter_context(open_traces(cfg, prepared.examples, mlrun))
         call = cached(client or client_for(prepared, judge), cache, cfg)
-        responses, stopped = _judge(prepared, call, on_progress)
-        result = _finish(prepared, responses, out_dir, mlrun, cache)
+        responses, stopped = _judge(prepared, call, on_progress, traces)
+        result = _finish(prepared, responses, out_dir, mlrun, cache, traces)
         if stopped is not None:  # inside the MLflow run: it ends FAILED
             raise RunError(f"{stopped}; results so far are in {out_dir or 'memory'}")
         check_coverage(result, out_dir)
@@ -191,8 +193,10 @@ def _judge(
     prepared: PreparedRun,
     client: JudgeClient,
     on_progress: Callable[[int, int], None] | None = None,
+    traces: TraceLog | None = None,
 ) -> tuple[dict[int, Any], str | None]:
-    """Every response by request index, and why the run stopped early (None when it did not)."""
+    """Every response by request index, and why the run stopped early (None when it did not);
+    each response also goes to the run's MLflow traces as it arrives."""
     cfg, runner, swap = prepared.config, prepared.config.runner, swaps(prepared.config)
     total = (len(prepared.examples) - len(prepared.reused)) * per_example(swap)
     done = 0
@@ -200,6 +204,8 @@ def _judge(
     def count(request: JudgeRequest, response: Any) -> None:
         nonlocal done
         done += 1
+        if traces is not None:
+            traces.add(request.index, response)
         if on_progress is not None:
             on_progress(done, total)
 
@@ -238,6 +244,7 @@ def _finish(
     out_dir: Path | None,
     mlrun: Any,
     cache: Any = None,
+    traces: TraceLog | None = None,
 ) -> RunResult:
     """Parse, tabulate and compare with the humans; write the run directory and log it."""
     cfg, examples = prepared.config, prepared.examples
@@ -256,6 +263,8 @@ def _finish(
     result.out_dir = out_dir
     result.run_id = mlrun.run_id if mlrun is not None else None
     paths = write_run(result, out_dir)
+    if traces is not None:
+        traces.close(responses)
     if mlrun is not None:
         log_run(mlrun, result, paths)
     return result

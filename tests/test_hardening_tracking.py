@@ -198,7 +198,8 @@ def test_a_server_that_dies_mid_run_keeps_the_results_and_prints_the_report(
     errors = [line for line in err.splitlines() if line.startswith("judgekit: error:")]
     assert len(errors) == 1, err
     assert f"tracking.uri: logging to {url} failed" in errors[0]
-    assert "not logged: params, metrics, results_table.json, results.parquet" in errors[0]
+    # the traces are written while the run judges: the first thing the dead server refused
+    assert "not logged: traces, params, metrics, results_table.json, results.parquet" in errors[0]
     assert f"the results are in {tmp_path / 'out'}" in errors[0] and "response cache" in errors[0]
     assert "judge openai/fake-judge · prompt v1 · 8 examples" in out  # the report is printed
     table = pd.read_parquet(tmp_path / "out" / "results.parquet")

@@ -677,6 +677,19 @@ class TrackingConfig:
     register_judge: bool = True
     """True: register the run's judge (model, prompt, score schema) as a judge of the
     experiment (MLflow's Judges view); a judge already registered the same is not repeated."""
+    traces: str = "auto"  # a Switch; typed str so that YAML booleans parse (see Switch)
+    """One MLflow trace per judged row, with the judge's feedback and the human expectations:
+    ``auto`` (the first ``max_traces`` rows), ``true`` (every row) or ``false`` (none)."""
+    max_traces: int = 2000
+    """With ``traces: auto``, the most rows of a run that get a trace (0: none)."""
+
+    def __post_init__(self) -> None:
+        self.traces = Switch.parse(self.traces, "tracking.traces")
+        if self.max_traces < 0:
+            raise ConfigError(
+                f"tracking.max_traces: {self.max_traces} is not valid; use 0 or more (the most "
+                "rows of a run that get an MLflow trace with tracking.traces=auto)"
+            )
 
 
 @dataclass
