@@ -283,3 +283,35 @@ def test_labels_and_registries_round_trip_through_a_real_mlflow_server(
     )
     name = run.data.tags["judgekit.mlflow_judge"]
     assert get_scorer(name=name, experiment_id=run.info.experiment_id).model == "openai:/fake-judge"
+
+
+@pytest.mark.slow
+def test_a_judgekit_runs_own_traces_load_back_as_its_dataset(tmp_path: Path) -> None:
+    """A run's traces (HUMAN expectations per annotator beside the combined label) read back with
+    ``dataset=mlflow dataset.run_id=RUN`` give the run's examples and its agreement again."""
+    write_jsonl(tmp_path / "val.jsonl", _file_rows())
+    with FakeJudge(json_scores(_score)) as judge:
+        first = _run(
+            judge,
+            tmp_path,
+            "file",
+            "dataset=jsonl",
+            f"dataset.path={tmp_path / 'val.jsonl'}",
+            "+dataset.fields.annotators.helpfulness=[alice,bob]",
+        )
+        assert first.returncode == 0, first.stderr
+        run_id = json.loads((tmp_path / "file" / "summary.json").read_text())["mlflow_run_id"]
+        again = _run(
+            judge,
+            tmp_path,
+            "again",
+            "dataset=mlflow",
+            "dataset.experiment=judged",
+            f"dataset.run_id={run_id}",
+            "dataset.fields.id=null",
+        )
+    assert again.returncode == 0, again.stderr
+    want = json.loads((tmp_path / "file" / "summary.json").read_text())["agreement"]["helpfulness"]
+    got = json.loads((tmp_path / "again" / "summary.json").read_text())["agreement"]["helpfulness"]
+    for stat in ("pearson", "spearman", "kendall", "mae", "qwk", "n_scored"):
+        assert got[stat] == pytest.approx(want[stat]), stat

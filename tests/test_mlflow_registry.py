@@ -4,6 +4,8 @@ read back through the MLflow client from a real local SQLite store after CLI run
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -277,9 +279,15 @@ def test_the_prompts_datasets_and_judges_views_show_the_run(
         "datasets": "judgekit.jsonl",
         "judges": "judgekit-openai_compatible-v1-helpfulness",
     }
+    expected["evaluation-runs"] = one.info.run_name  # the run, with its traces' assessments
+    expected["traces"] = "helpfulness"  # the traces, with the judge's and the humans' columns
     groups: list[int] = []
     with _mlflow_server(root, groups) as url:
         for view, name in expected.items():
             dom = _render(chromium, f"{url}/{experiment}/{view}", root, view, groups)
             assert name in dom, f"{view}: {name} not shown; see {root / 'ui' / f'{view}.png'}"
     assert not _wait_all_gone(groups, str(root))
+    keep = os.environ.get("JUDGEKIT_UI_SCREENSHOTS")  # the README's pictures come from here
+    if keep:
+        for view in expected:
+            shutil.copy(root / "ui" / f"{view}.png", Path(keep) / f"mlflow-{view}.png")

@@ -58,6 +58,8 @@ def load_mlflow_rows(
     label_names = {spec.name: cfg.fields.scores.get(spec.name, spec.name) for spec in schema.scores}
     labelled = []
     for trace in traces:
+        if _metadata(trace).get("judgekit.order") == "swapped":
+            continue  # a judgekit swap run's second order: the same example, responses exchanged
         labels = _human_labels(trace, set(label_names.values()))
         if labels:
             labelled.append((trace, labels))
@@ -131,13 +133,20 @@ def _search(client: Any, experiment_id: str, run_id: str | None) -> list[Any]:
     return sorted(traces, key=lambda t: (t.info.request_time, t.info.trace_id))
 
 
+def _metadata(trace: Any) -> dict[str, str]:
+    return dict(getattr(trace.info, "trace_metadata", None) or {})
+
+
 def _is_human(assessment: Any) -> bool:
     """An expectation (from any source: ground truth is what people give) or HUMAN feedback;
-    overridden (invalid) assessments and feedback holding an error are left out."""
+    overridden (invalid) assessments, feedback holding an error, and the combined label of a
+    judgekit run's traces (its annotators' own labels are read instead) are left out."""
     from mlflow.entities import Expectation, Feedback
 
     if getattr(assessment, "valid", True) is False:
         return False
+    if (assessment.metadata or {}).get("judgekit.label") == "aggregate":
+        return False  # a judgekit run's combined label: its annotators are logged beside it
     if isinstance(assessment, Expectation):
         return True
     return (

@@ -288,16 +288,26 @@ class TraceLog:
             for i, (who, value) in enumerate(labels):
                 if value is None or math.isnan(value):
                     continue
+                value = 1.0 - value if flip else float(value)
                 out.append(
                     Expectation(
                         name=spec.name,
-                        value=1.0 - value if flip else float(value),
+                        value=_label_name(spec, value),
                         source=AssessmentSource(source_type="HUMAN", source_id=who),
                         trace_id=trace_id,
                         metadata={"judgekit.label": kind if i == 0 else "annotator"},
                     )
                 )
         return out
+
+
+def _label_name(spec: Any, value: float) -> Any:
+    """A rubric score's label name for ``value`` (what people and ``dataset=mlflow`` read);
+    the number itself for a numeric score."""
+    for name, label in spec.labels.items():
+        if label.value == value:
+            return name
+    return value
 
 
 def _scores(response: JudgeResponse, cfg: Config) -> dict[str, ParsedScore]:
