@@ -53,7 +53,7 @@ def init_project(directory: str | Path, *, force: bool = False) -> list[Path]:
         raise ConfigError(f"judgekit init {directory}: {target} is a file; give a directory")
     if not force:
         for relative in sorted(files):
-            if (target / relative).exists():
+            if (target / relative).exists() or (target / relative).is_symlink():
                 raise ConfigError(
                     f"judgekit init: {target / relative} already exists; nothing was written. "
                     "Pick an empty directory, or add --force to overwrite the template's files"
@@ -64,4 +64,10 @@ def init_project(directory: str | Path, *, force: bool = False) -> list[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         written.append(path)
+    # Experiment files live in experiments/, as in judgekit's own tree; the config group
+    # experiment/ is a link to it, so `-cd conf experiment=NAME` finds them.
+    link = target / "conf" / "experiment"
+    if not link.is_symlink() and not link.exists():
+        link.symlink_to(Path("..") / "experiments", target_is_directory=True)
+        written.append(link)
     return written

@@ -99,7 +99,7 @@ BAD_INPUTS = {
     ),
     "dataset source not a choice": (
         ["dataset.source=web"],
-        "dataset.source: 'web' is not valid; use hub, file or inline",
+        "dataset.source: 'web' is not valid; use hub, file, inline or mlflow",
     ),
     "rejudge not a choice": (["runner.rejudge=all"], "runner.rejudge: 'all' is not valid"),
     "message role not a choice": (

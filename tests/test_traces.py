@@ -195,6 +195,9 @@ def _prefers_good(request: ChatRequest) -> str:
     return json.dumps({"preference": "A" if "GOOD" in a else "B"})
 
 
+LABEL = {0.0: "A", 1.0: "B", 0.5: "tie"}
+
+
 def test_swap_logs_a_trace_per_order_as_the_judge_saw_it(workdir: Path) -> None:
     rows = []
     for i, winner in enumerate(WINNERS):
@@ -237,12 +240,13 @@ def test_swap_logs_a_trace_per_order_as_the_judge_saw_it(workdir: Path) -> None:
             shown["response_a"],
         )
         (first,), (second,) = _kind(given, "Feedback"), _kind(swapped, "Feedback")
-        # the swapped order's verdict as given (0 = A as shown): results hold it mapped back
-        assert first.value == row["judge_first"]
-        assert second.value == 1.0 - row["judge_second"]
+        # Rubric scores are logged by label name (A = 0, B = 1, tie = 0.5 in results.parquet).
+        # The swapped order's verdict as given (A = as shown): results hold it mapped back.
+        assert first.value == LABEL[row["judge_first"]]
+        assert second.value == LABEL[1.0 - row["judge_second"]]
         (human,), (human_swapped,) = _kind(given, "Expectation"), _kind(swapped, "Expectation")
-        assert human.value == row["human"]
-        assert human_swapped.value == 1.0 - row["human"]  # A (0) <-> B (1), a tie stays 0.5
+        assert human.value == LABEL[row["human"]]
+        assert human_swapped.value == LABEL[1.0 - row["human"]]  # A <-> B, a tie stays a tie
         # this judge always finds GOOD, so as shown it agrees with the humans in both orders
         if row["human"] != 0.5:
             assert first.value == human.value and second.value == human_swapped.value

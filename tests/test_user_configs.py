@@ -249,7 +249,8 @@ def test_submit_records_the_config_dir_and_its_content_hash(tmp_path: Path) -> N
         )
         assert proc.returncode == 0, proc.stderr
         job = Job.load(proc.stdout.split()[2], tmp_path / "judgekit-jobs")
-        assert job.wait(120).state == "succeeded"
+        status = job.wait(120)
+        assert status.state == "succeeded", status.detail
         assert judge.counters.requests_total == 6
     record = json.loads((job.job_dir / "job.json").read_text())
     assert record["config_dirs"] == [{"path": str(conf.resolve()), "sha256": digest}]

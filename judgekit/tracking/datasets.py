@@ -48,7 +48,14 @@ def dataset_source(cfg: DatasetConfig) -> Any:
     from mlflow.data.code_dataset_source import CodeDatasetSource
 
     if cfg.source == "file":  # MLflow resolves a local path to its "local" source
-        return str(Path(str(cfg.path)).expanduser().resolve())
+        import warnings
+
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+
+        path = str(Path(str(cfg.path)).expanduser().resolve())
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": both are local
+            warnings.simplefilter("ignore")
+            return resolve_dataset_source(path)
     if cfg.source == "hub":
         from mlflow.data.huggingface_dataset_source import HuggingFaceDatasetSource
 

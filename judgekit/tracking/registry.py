@@ -71,7 +71,7 @@ def prompt_registry_name(prompt_name: str) -> str:
 
 def prompt_template(prompt: PromptConfig) -> list[dict[str, str]]:
     """The prompt as MLflow's chat template: ``[{role, content}]`` with the Jinja text as is."""
-    return [{"role": str(m.role.value), "content": m.content} for m in prompt.messages]
+    return [{"role": str(m.role), "content": m.content} for m in prompt.messages]
 
 
 def register_prompt_version(

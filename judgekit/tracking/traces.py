@@ -255,6 +255,7 @@ class TraceLog:
 
         source = AssessmentSource(source_type="LLM_JUDGE", source_id=self.cfg.judge.model)
         feedback = []
+        specs = {spec.name: spec for spec in self.cfg.score.scores}
         for name, score in _scores(response, self.cfg).items():
             error = None
             if score.failure is not None:
@@ -264,7 +265,7 @@ class TraceLog:
             feedback.append(
                 Feedback(
                     name=name,
-                    value=None if error else score.value,
+                    value=None if error else _label_name(specs[name], score.value),
                     error=error,
                     source=source,
                     trace_id=trace_id,
@@ -302,8 +303,9 @@ class TraceLog:
 
 
 def _label_name(spec: Any, value: float) -> Any:
-    """A rubric score's label name for ``value`` (what people and ``dataset=mlflow`` read);
-    the number itself for a numeric score."""
+    """A rubric score's label name for ``value`` (so the judge's feedback and the humans'
+    expectations compare as labels in MLflow, and ``dataset=mlflow`` reads them back); the number
+    itself for a numeric score."""
     for name, label in spec.labels.items():
         if label.value == value:
             return name
