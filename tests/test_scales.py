@@ -211,3 +211,40 @@ def test_paired_comparison_on_a_continuous_scale_leaves_qwk_and_within1_undefine
     # the same data on 0..1 read as an integer scale (two levels) has both defined
     inferred = paired_comparison(human, a, b, minimum=0, maximum=1, resamples=30, seed=1)
     assert {r["statistic"]: r for r in inferred}["within1_agreement"]["verdict"] != "undefined"
+
+
+@pytest.mark.parametrize(
+    ("bounds", "integer"),
+    [
+        ("minimum: 1\n    maximum: 5", True),
+        ("minimum: -2\n    maximum: 2", True),
+        ("minimum: 0\n    maximum: 100", True),
+        ("minimum: 0.0\n    maximum: 1.0", False),  # written as floats: a continuous scale
+        ("minimum: 0\n    maximum: 1.0", False),
+        ("minimum: 0.0\n    maximum: 1.0\n    integer: true", True),  # said otherwise
+    ],
+)
+def test_how_the_bounds_are_written_decides_the_scale(
+    tmp_path: Path, bounds: str, integer: bool
+) -> None:
+    from judgekit.config.compose import compose_config, to_config
+
+    (tmp_path / "score").mkdir()
+    (tmp_path / "score" / "mine.yaml").write_text(
+        f"name: mine\nscores:\n  - name: s\n    {bounds}\n"
+    )
+    cfg = to_config(compose_config(["score=mine"], config_dirs=[tmp_path]))
+    (spec,) = cfg.score.scores
+    assert spec.integer is integer and spec.is_integer_scale is integer
+    # The same from the command line: 10 is whole, 10.0 is not.
+    whole = to_config(
+        compose_config(["score=mine", "score.scores.0.maximum=10"], config_dirs=[tmp_path])
+    )
+    assert whole.score.scores[0].maximum == 10
+
+
+def test_a_bound_that_is_not_a_number_is_a_config_error() -> None:
+    from judgekit.config.compose import compose_config, to_config
+
+    with pytest.raises(ConfigError, match=r"maximum 'high' is not valid; use a number"):
+        to_config(compose_config(["score=helpfulness", "score.scores.0.maximum=high"]))

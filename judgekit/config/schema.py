@@ -398,14 +398,17 @@ class ScoreSpec:
     B, with labels ``A``, ``B`` and ``tie``): preference scores get pairwise statistics."""
     description: str = ""
     """What the score measures, shown to the judge."""
-    minimum: float | None = None
-    """Lowest valid value of a numeric score."""
-    maximum: float | None = None
-    """Highest valid value of a numeric score."""
+    # Typed Any, not float: OmegaConf would turn ``0`` into ``0.0`` and lose what the user wrote,
+    # which is what tells an integer scale (``1``..``5``) from a continuous one (``0.0``..``1.0``).
+    minimum: Any = None
+    """Lowest valid value of a numeric score (a number)."""
+    maximum: Any = None
+    """Highest valid value of a numeric score (a number)."""
     integer: bool | None = None
     """Whether the scale's levels are the whole numbers ``minimum..maximum`` (QWK, within-1
-    agreement, per-level figures). Null (the default): true when both bounds are whole numbers.
-    Set false for a continuous scale with whole bounds, e.g. a 0.0–1.0 probability."""
+    agreement, per-level figures). Null (the default): decided by how the bounds are written —
+    whole numbers (``1``..``5``, ``-2``..``2``, ``0``..``100``) make an integer scale, a bound
+    written with a decimal point (``0.0``..``1.0``) a continuous one. Set it to say otherwise."""
     levels: dict[str, str] = field(default_factory=dict)
     """Optional meaning of each numeric level (``"0": "not helpful"``), shown to the judge."""
     labels: dict[str, RubricLabel] = field(default_factory=dict)
@@ -434,6 +437,11 @@ class ScoreSpec:
                 f"{where}: a numeric score needs both minimum and maximum "
                 f"(found minimum={self.minimum}, maximum={self.maximum}), or give labels"
             )
+        for key in ("minimum", "maximum"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{where}: {key} {value!r} is not valid; use a number")
+        written_whole = isinstance(self.minimum, int) and isinstance(self.maximum, int)
         if not (math.isfinite(self.minimum) and math.isfinite(self.maximum)):
             raise ConfigError(f"{where}: minimum and maximum must be finite numbers")
         if self.minimum > self.maximum:
@@ -447,6 +455,8 @@ class ScoreSpec:
                 f"{where}: integer=true needs whole-number bounds (found minimum={self.minimum:g}, "
                 f"maximum={self.maximum:g}); fix the range or set integer=false"
             )
+        if self.integer is None:  # decided once, and kept (snapshots, resolved_config.json)
+            self.integer = written_whole
 
     @property
     def key(self) -> str:
