@@ -25,11 +25,13 @@ How it is written: MLflow's trace store commits each trace on its own (``start_t
 30 ms against a local SQLite file, mostly the commit's fsync; measured, 2,000 rows ≈ 60 s), and
 has no call that writes many traces with their assessments in one transaction. So the traces are
 written *while the run judges*: the runner hands each response to :meth:`TraceLog.add` as it
-arrives, and one background thread writes them: ``start_trace`` per trace (its info, metadata and
-every assessment in one call), then its span as a file in the trace's artifact location. The thread waits on the store, not on the CPU, so the
-judging goes on meanwhile; ``bench/bench_traces.py`` measures the cost. A store that fails
-follows :class:`~judgekit.tracking.runs.MlflowRun`'s keep-going rule: the run's results are kept,
-the rest of the traces are skipped, and ``traces`` is listed as not logged (the run exits 1).
+arrives, and one background thread writes them in batches — on MLflow's SQL store the rows
+``start_trace`` would write, one transaction per batch (:func:`_start_traces`); on any other
+store (an ``mlflow server``) ``start_trace`` per trace — then each trace's span as a file in its
+artifact location. The thread waits on the store, not on the CPU, so the judging goes on
+meanwhile; ``bench/bench_traces.py`` measures the cost. A store that fails follows
+:class:`~judgekit.tracking.runs.MlflowRun`'s keep-going rule: the run's results are kept, the rest
+of the traces are skipped, and ``traces`` is listed as not logged (the run exits 1).
 """
 
 from __future__ import annotations
