@@ -140,7 +140,7 @@ def test_sweep_precheck_composes_with_user_configs(tmp_path: Path) -> None:
             + ["score=stars,broken"],
             tmp_path,
         )
-        assert_one_line_error(proc, "minimum 5.0 is greater than maximum 1.0")
+        assert_one_line_error(proc, "minimum 5 is greater than maximum 1")
         assert judge.counters.requests_total == 0
 
 

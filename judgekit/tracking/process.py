@@ -124,16 +124,38 @@ def end_active_runs(status: str = "KILLED") -> list[str]:
     from a signal handler: MLflow errors are logged, never raised.
     """
     _stop_joblib_workers()
+    for hook in list(BEFORE_END):  # e.g. a trace writer: no new write competes with the marks
+        try:
+            hook()
+        except Exception as err:  # noqa: BLE001 - stopping goes on
+            log.warning("could not stop a background writer: %s", err)
     with _lock:
         owned = list(_active.items())
         _active.clear()
     for run_id, client in owned:
+        _mark_ended(run_id, client, status)
+    return [run_id for run_id, _ in owned]
+
+
+BEFORE_END: set[Any] = set()
+"""Callables run before :func:`end_active_runs` marks the runs (registered by trace writers)."""
+
+
+def _mark_ended(run_id: str, client: Any, status: str, attempts: int = 3) -> None:
+    """Tag and end one run; a store busy with another process's write (SQLite's lock) is tried
+    again, briefly: a worker has ``WORKER_WAIT_S`` in all."""
+    import time
+
+    for attempt in range(attempts):
         try:
             client.set_tag(run_id, "judgekit.end_reason", "the process was stopped by a signal")
             client.set_terminated(run_id, status=status)
+            return
         except Exception as err:  # noqa: BLE001 - the store may be gone; nothing else to do
-            log.warning("could not mark MLflow run %s %s: %s", run_id, status, err)
-    return [run_id for run_id, _ in owned]
+            if attempt + 1 == attempts:
+                log.warning("could not mark MLflow run %s %s: %s", run_id, status, err)
+            else:
+                time.sleep(0.5)
 
 
 def _stop_joblib_workers() -> None:

@@ -51,6 +51,7 @@ from judgekit.config.schema import Config, Switch
 from judgekit.design import per_example, row_of, swapped_example, swaps
 from judgekit.parsing import ParsedScore, parse_scores
 from judgekit.records import Example, JudgeResponse
+from judgekit.tracking.process import BEFORE_END
 
 __all__ = ["TRACES_TAG", "TraceLog", "open_traces", "trace_rows"]
 
@@ -120,6 +121,10 @@ class TraceLog:
         self._client: Any = None
         self._thread = threading.Thread(target=self._write_all, name="judgekit-traces", daemon=True)
         self._thread.start()
+        BEFORE_END.add(self._abandon)  # a signal: stop writing before the run is marked KILLED
+
+    def _abandon(self) -> None:
+        self._stopped = True
 
     def add(self, index: int, response: JudgeResponse) -> None:
         """Queue request ``index``'s response (called by the runner as each one arrives)."""
@@ -147,6 +152,7 @@ class TraceLog:
 
     def stop(self) -> None:
         """Stop the writer without waiting for pending traces (the run failed or was stopped)."""
+        BEFORE_END.discard(self._abandon)
         if self._thread.is_alive():
             self._stopped = True
             self._queue.put(_DONE)
