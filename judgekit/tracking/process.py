@@ -141,7 +141,7 @@ BEFORE_END: set[Any] = set()
 """Callables run before :func:`end_active_runs` marks the runs (registered by trace writers)."""
 
 
-def _mark_ended(run_id: str, client: Any, status: str, attempts: int = 3) -> None:
+def _mark_ended(run_id: str, client: Any, status: str, attempts: int = 5) -> None:
     """Tag and end one run; a store busy with another process's write (SQLite's lock) is tried
     again, briefly: a worker has ``WORKER_WAIT_S`` in all."""
     import time

@@ -62,6 +62,8 @@ TRACES_TAG = "judgekit.traces"
 BATCH = 100
 """The most responses the writer takes from its queue at once."""
 PREVIEW_CHARS = 1000
+ABANDON_WAIT_S = 5.0
+"""On a signal, how long the writer's batch in progress may take before the runs are marked."""
 _DONE = None
 
 
@@ -119,12 +121,17 @@ class TraceLog:
         self._queue: queue.Queue[tuple[int, JudgeResponse] | None] = queue.Queue()
         self._stopped = False
         self._client: Any = None
+        self._idle = threading.Event()
+        self._idle.set()
         self._thread = threading.Thread(target=self._write_all, name="judgekit-traces", daemon=True)
         self._thread.start()
         BEFORE_END.add(self._abandon)  # a signal: stop writing before the run is marked KILLED
 
     def _abandon(self) -> None:
+        """No further batch; wait (briefly) for the one being written, whose transaction holds
+        SQLite's write lock that the KILLED mark needs."""
         self._stopped = True
+        self._idle.wait(ABANDON_WAIT_S)
 
     def add(self, index: int, response: JudgeResponse) -> None:
         """Queue request ``index``'s response (called by the runner as each one arrives)."""
@@ -170,7 +177,11 @@ class TraceLog:
             done = _DONE in batch
             items = [item for item in batch if item is not _DONE]
             if items and not self._stopped:
-                self._write(items)
+                self._idle.clear()
+                try:
+                    self._write(items)
+                finally:
+                    self._idle.set()
 
     def _write(self, items: list[tuple[int, JudgeResponse]]) -> None:
         if self.mlrun.failure is not None:
