@@ -340,6 +340,8 @@ def _flags_first(argv: list[str]) -> list[str]:
     """
     from hydra._internal.utils import get_args_parser
 
+    from judgekit.config.userdirs import CONFIG_DIR_FLAGS
+
     takes_value: dict[str, Any] = {}
     for known in get_args_parser()._actions:
         if known.option_strings and known.nargs in (None, "?"):
@@ -363,7 +365,7 @@ def _flags_first(argv: list[str]) -> list[str]:
             overrides.append(value)  # ``--info`` without a value
         else:
             flags.append(value)
-    dirs = [f for f in flags if f.split("=")[0] in ("--config-dir", "-cd")]
+    dirs = [f for f in flags if f.split("=")[0] in CONFIG_DIR_FLAGS]
     if len(dirs) > 1:
         raise ConfigError(
             f"--config-dir: given {len(dirs)} times; give one directory (put further groups in "
