@@ -32,25 +32,38 @@ intervals; a statistic undefined in more than half the resamples gets ``(nan, na
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 
-from judgekit.stats.bootstrap import _BUDGET, _percentile_interval, _unit_counts, _units
+from judgekit.stats.bootstrap import (
+    _BUDGET,
+    _check,
+    _compare,
+    _percentile_interval,
+    _unit_counts,
+    _units,
+)
 from judgekit.stats.pointwise import _column, _same_length, _warn
 
 __all__ = [
     "CEILING_STATISTICS",
+    "PAIRED_PAIRWISE_STATISTICS",
     "PAIRWISE_STATISTICS",
     "SWAP_STATISTICS",
     "human_ceiling",
     "majority_verdict",
+    "paired_pairwise_comparison",
     "pairwise_agreement",
     "preference_from_pointwise",
 ]
 
 PAIRWISE_STATISTICS = ("accuracy", "accuracy_with_ties", "kappa", "tie_rate")
 """Statistics of :func:`pairwise_agreement` that get bootstrap intervals."""
+PAIRED_PAIRWISE_STATISTICS = ("accuracy", "accuracy_with_ties", "kappa")
+"""Statistics :func:`paired_pairwise_comparison` compares (higher is better for each)."""
 SWAP_STATISTICS = ("position_consistency", "first_position_rate")
 """Further statistics with intervals when both orders of each pair were judged."""
 CEILING_STATISTICS = (
@@ -114,6 +127,79 @@ def pairwise_agreement(
     if draws is not None:
         out |= _intervals(_agreement_statistics(kinds, draws, swap=swap), confidence)
     return out
+
+
+def paired_pairwise_comparison(
+    human: np.ndarray,
+    judge_a: np.ndarray,
+    judge_b: np.ndarray,
+    *,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    clusters: np.ndarray | None = None,
+    statistics: Sequence[str] = PAIRED_PAIRWISE_STATISTICS,
+) -> list[dict[str, Any]]:
+    """Compare two pairwise judges (e.g. prompt v1 and v2) against the same human verdicts.
+
+    The pairwise counterpart of :func:`judgekit.stats.bootstrap.paired_comparison`, with the same
+    result: only rows where human, ``judge_a`` and ``judge_b`` are all present are used; both
+    judges are scored on the same resamples (each row's kind holds all three verdicts), and the
+    verdict, interval and p-value read ``difference = b - a`` as there. Higher is better for
+    every statistic here.
+
+    Args:
+        human: Human verdict per row (0.0 A, 1.0 B, 0.5 tie; NaN = no label).
+        judge_a: Verdict per row of the baseline judge (NaN = failed).
+        judge_b: Verdict per row of the judge compared with it.
+        resamples: Bootstrap resamples, 1 or more.
+        confidence, seed, clusters: As for :func:`pairwise_agreement`.
+        statistics: Names from :data:`PAIRED_PAIRWISE_STATISTICS`, in the order of the result.
+
+    Returns:
+        One dict per statistic: ``statistic``, ``a``, ``b``, ``difference``, ``ci_low``,
+        ``ci_high``, ``p_value``, ``verdict``, ``n_common``, ``n_dropped`` and ``scheme``.
+    """
+    unknown = sorted(set(statistics) - set(PAIRED_PAIRWISE_STATISTICS))
+    if unknown:
+        raise ValueError(
+            f"statistics: {unknown} cannot be compared for pairwise verdicts; "
+            f"use {list(PAIRED_PAIRWISE_STATISTICS)}"
+        )
+    codes = _code_columns({"human": human, "judge_a": judge_a, "judge_b": judge_b})
+    _check(codes[:, 0], resamples=resamples, confidence=confidence)
+    common = (codes < MISSING).all(axis=1)
+    units = _units(clusters, common)  # cluster index of each common row, or None
+    kinds, observed, draws = _count_kinds(codes[common], units, resamples, seed)
+    assert draws is not None  # resamples >= 1
+    point_a, point_b = (_paired_statistics(kinds, observed, judge) for judge in (1, 2))
+    draws_a, draws_b = (_paired_statistics(kinds, draws, judge) for judge in (1, 2))
+    shared = {
+        "n_common": int(common.sum()),
+        "n_dropped": int(common.size - common.sum()),
+        "scheme": "rows" if clusters is None else "clusters",
+    }
+    return [
+        _compare(
+            name,
+            float(point_a[name][0]),
+            float(point_b[name][0]),
+            draws_b[name] - draws_a[name],
+            confidence,
+        )
+        | shared
+        for name in statistics
+    ]
+
+
+def _paired_statistics(kinds: np.ndarray, counts: Counts, judge: int) -> dict[str, np.ndarray]:
+    """Accuracy (no ties), accuracy with ties and kappa of column ``judge`` against column 0."""
+    t = _table(kinds, counts, 0, judge)
+    return {
+        "accuracy": _accuracy(t),
+        "accuracy_with_ties": _accuracy_with_ties(t),
+        "kappa": _kappa(t),
+    }
 
 
 def human_ceiling(
