@@ -168,7 +168,7 @@ def paired_pairwise_comparison(
         )
     codes = _code_columns({"human": human, "judge_a": judge_a, "judge_b": judge_b})
     _check(codes[:, 0], resamples=resamples, confidence=confidence)
-    common: np.ndarray = (codes < MISSING).all(axis=1)
+    common = np.asarray((codes < MISSING).all(axis=1))
     units = _units(clusters, common)  # cluster index of each common row, or None
     kinds, observed, draws = _count_kinds(codes[common], units, resamples, seed)
     assert draws is not None  # resamples >= 1
