@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from judgekit.cli.errors import Parser, report
-from judgekit.compare.runs import DEFAULT_STATISTICS, compare, fail
+from judgekit.compare.runs import DEFAULT_STATISTICS, PREFERENCE_STATISTICS, compare, fail
 from judgekit.errors import JudgekitError
 
 __all__ = ["main"]
@@ -54,8 +54,9 @@ def _parser() -> argparse.ArgumentParser:
         "--statistics",
         metavar="NAMES",
         type=_names,
-        default=list(DEFAULT_STATISTICS),
-        help=f"comma-separated (default: {','.join(DEFAULT_STATISTICS)})",
+        help=f"comma-separated; each score uses those valid for its kind (default: "
+        f"{','.join(DEFAULT_STATISTICS)} for a range score, {','.join(PREFERENCE_STATISTICS)} "
+        "for a preference score)",
     )
     p.add_argument(
         "--resamples",
@@ -89,11 +90,13 @@ def _parser() -> argparse.ArgumentParser:
 def _check_options(args: argparse.Namespace) -> None:
     from judgekit.stats.bootstrap import COMPARABLE
 
-    unknown = [s for s in args.statistics if s not in COMPARABLE]
-    if unknown or not args.statistics:
+    known = [*COMPARABLE, *PREFERENCE_STATISTICS]
+    unknown = [s for s in args.statistics or [] if s not in known]
+    if unknown or args.statistics == []:
         raise fail(
             f"--statistics: {', '.join(unknown) or 'none given'} cannot be compared; "
-            f"choose from {', '.join(COMPARABLE)}"
+            f"choose from {', '.join(COMPARABLE)} (range scores) or "
+            f"{', '.join(PREFERENCE_STATISTICS)} (preference scores)"
         )
     if args.resamples < 1:
         raise fail(f"--resamples: {args.resamples} is not valid; use 1 or more")

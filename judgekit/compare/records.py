@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["ComparedRun", "Comparison"]
+__all__ = ["ComparedRun", "Comparison", "score_kind"]
 
 
 @dataclass
@@ -29,6 +29,9 @@ class ComparedRun:
     integer: dict[str, bool] = field(default_factory=dict)
     """Per score, ``integer`` as declared (false: a continuous scale with whole bounds); a score
     missing here infers it from its bounds."""
+    kinds: dict[str, str] = field(default_factory=dict)
+    """Per score, its ``kind`` as declared (``pointwise`` or ``preference``); a score missing
+    here is pointwise."""
 
     @classmethod
     def from_mlflow(cls, run: Any) -> ComparedRun:
@@ -56,6 +59,27 @@ class Comparison:
     paired: pd.DataFrame
     """One row per (run, score, statistic) for every run but the baseline."""
     statistics: list[str]
+    """Every statistic compared, for any score (a preference score has its own: see
+    :meth:`statistics_for`)."""
     resamples: int
     confidence: float
     sweep_id: str | None = None
+    score_statistics: dict[str, list[str]] = field(default_factory=dict)
+    """The statistics of each score, by its kind; a score missing here uses ``statistics``."""
+
+    def statistics_for(self, score: str) -> list[str]:
+        """The statistics tabulated and compared for ``score``."""
+        return self.score_statistics.get(score, self.statistics)
+
+
+def score_kind(runs: list[ComparedRun], score: str) -> str:
+    """``preference`` or ``pointwise``: the kind the first run that declares ``score`` gives it.
+
+    ``<score>_expected`` (the logprob-weighted score) has the kind of ``<score>``; a score no
+    run declares is pointwise.
+    """
+    for run in runs:
+        for name in (score, score.removesuffix("_expected")):
+            if name in run.kinds:
+                return "preference" if run.kinds[name] == "preference" else "pointwise"
+    return "pointwise"

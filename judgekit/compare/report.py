@@ -71,7 +71,8 @@ def _run_name(row: Any) -> str:
 
 
 def _stat_cells(c: Comparison, row: Any) -> list[str]:
-    cells = [_with_ci(row[s], row[f"{s}_ci_low"], row[f"{s}_ci_high"]) for s in c.statistics]
+    names = c.statistics_for(row["score"])
+    cells = [_with_ci(row[s], row[f"{s}_ci_low"], row[f"{s}_ci_high"]) for s in names]
     return cells + [_num(row[k], spec) for k, (_, spec) in USAGE.items()]
 
 
@@ -105,10 +106,10 @@ def _coverage_lines(paired: pd.DataFrame) -> list[str]:
     return lines
 
 
-def _stats_text(c: Comparison, part: pd.DataFrame) -> list[str]:
+def _stats_text(c: Comparison, score: str, part: pd.DataFrame) -> list[str]:
     """Statistics × runs; runs are headed ``#1``, ``#2``... when their labels do not fit."""
     columns = [_stat_cells(c, row) for _, row in part.iterrows()]
-    names = [*c.statistics, *(head for head, _ in USAGE.values())]
+    names = [*c.statistics_for(score), *(head for head, _ in USAGE.values())]
     rows = [[name, *(col[i] for col in columns)] for i, name in enumerate(names)]
     number = {run.run_id: i for i, run in enumerate(c.runs, 1)}
     short = [f"#{number[row['run_id']]}" for _, row in part.iterrows()]
@@ -125,7 +126,7 @@ def format_text(c: Comparison) -> str:
         for i, run in enumerate(c.runs, 1)
     ]
     for score, part in c.table.groupby("score", sort=False):
-        lines += ["", f"{score}: agreement with humans", *_stats_text(c, part)]
+        lines += ["", f"{score}: agreement with humans", *_stats_text(c, str(score), part)]
         pairs = c.paired[c.paired["score"] == score]
         if pairs.empty:
             continue
@@ -149,7 +150,8 @@ def format_markdown(c: Comparison) -> str:
     for score, part in c.table.groupby("score", sort=False):
         lines += ["", f"## {score}", ""]
         rows = [[_run_name(row), *_stat_cells(c, row)] for _, row in part.iterrows()]
-        lines += _md_table(["run", *c.statistics, *(head for head, _ in USAGE.values())], rows)
+        heads = [*c.statistics_for(str(score)), *(head for head, _ in USAGE.values())]
+        lines += _md_table(["run", *heads], rows)
         pairs = c.paired[c.paired["score"] == score]
         if pairs.empty:
             continue

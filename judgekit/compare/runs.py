@@ -4,7 +4,10 @@ Collects finished judgekit runs from MLflow (a sweep, explicit run ids, or the w
 experiment), labels each by what varies between them (``prompt=v2``), tabulates the logged
 agreement statistics with their bootstrap intervals, and compares every run with a baseline by a
 paired bootstrap over the examples both scored
-(:func:`judgekit.stats.bootstrap.paired_comparison`). :mod:`judgekit.compare.report` prints the
+(:func:`judgekit.stats.bootstrap.paired_comparison`). A preference score (``kind: preference`` in
+the runs' ``resolved_config.json``) is compared on its own statistics, ``accuracy``,
+``accuracy_with_ties`` and ``kappa`` (:func:`judgekit.stats.pairwise.paired_pairwise_comparison`);
+a range score on the pointwise ones. :mod:`judgekit.compare.report` prints the
 result, writes it to ``--out`` and logs it as a summary run (tag ``judgekit.kind=comparison``),
 which later comparisons leave out.
 """
@@ -14,27 +17,35 @@ from __future__ import annotations
 import json
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from judgekit.compare.records import ComparedRun, Comparison
+from judgekit.compare.records import ComparedRun, Comparison, score_kind
 from judgekit.errors import JudgekitError
 
 __all__ = [
+    "DEFAULT_STATISTICS",
+    "PREFERENCE_STATISTICS",
     "ComparedRun",
     "Comparison",
     "collect_runs",
     "compare",
     "label_runs",
     "load_artifacts",
+    "score_kind",
 ]
 
 DEFAULT_STATISTICS = (
     *("pearson", "spearman", "kendall", "mae", "rmse"),
     *("exact_agreement", "within1_agreement", "qwk"),
 )
+"""Statistics compared by default for a range (pointwise) score."""
+PREFERENCE_STATISTICS = ("accuracy", "accuracy_with_ties", "kappa")
+"""Statistics compared by default, and the only ones comparable, for a preference score
+(:data:`judgekit.stats.pairwise.PAIRED_PAIRWISE_STATISTICS`)."""
 KIND_TAG, SWEEP_TAG, JOB_TAG = "judgekit.kind", "judgekit.sweep_id", "judgekit.sweep_job"
 LABEL_TAGS = {
     "judge": "judgekit.judge",
@@ -195,7 +206,8 @@ def label_runs(runs: list[ComparedRun]) -> None:
 
 
 def load_artifacts(client: Any, runs: list[ComparedRun], dst: Path) -> None:
-    """Download each run's ``results.parquet`` and declared score ranges (None/{} if absent)."""
+    """Download each run's ``results.parquet``, declared score ranges and kinds (None/{} if
+    absent)."""
     for run in runs:
         table = _download(client, run.run_id, "results.parquet", dst)
         run.results = pd.read_parquet(table) if table else None
@@ -207,6 +219,7 @@ def load_artifacts(client: Any, runs: list[ComparedRun], dst: Path) -> None:
             if s.get("minimum") is not None and s.get("maximum") is not None
         }
         run.integer = {s["name"]: bool(s["integer"]) for s in specs if s.get("integer") is not None}
+        run.kinds = {s["name"]: str(s["kind"]) for s in specs if s.get("kind")}
 
 
 def _download(client: Any, run_id: str, name: str, dst: Path) -> Path | None:
@@ -229,15 +242,19 @@ def compare(
     run_ids: list[str] | None = None,
     baseline: str | None = None,
     scores: list[str] | None = None,
-    statistics: tuple[str, ...] | list[str] = DEFAULT_STATISTICS,
+    statistics: Sequence[str] | None = None,
     resamples: int = 1000,
     confidence: float = 0.95,
     min_shared: int = 10,
 ) -> Comparison:
     """Collect, label and load the runs, then build both tables (see the module docstring).
 
-    A run whose data differ from the baseline's (dataset digest), or that shares fewer than
-    ``min_shared`` scored examples with it, is ``not comparable``: no verdict.
+    ``statistics`` None compares each score on the defaults of its kind:
+    :data:`DEFAULT_STATISTICS` for a range score, :data:`PREFERENCE_STATISTICS` for a preference
+    score. Given names are used for each score they are valid for; a name valid for none of the
+    chosen scores is an error. A run whose data differ from the baseline's (dataset digest), or
+    that shares fewer than ``min_shared`` scored examples with it, is ``not comparable``: no
+    verdict.
     """
     from judgekit.compare.tables import metrics_table, paired_table
 
@@ -248,12 +265,42 @@ def compare(
     chosen = _choose_scores(runs, scores)
     with tempfile.TemporaryDirectory(prefix="judgekit-compare-") as tmp:
         load_artifacts(client, runs, Path(tmp))
-    stats = list(statistics)
-    table = metrics_table(runs, base, chosen, stats)
+    per_score = _statistics_per_score(chosen, [score_kind(runs, s) for s in chosen], statistics)
+    stats = list(dict.fromkeys(name for names in per_score.values() for name in names))
+    table = metrics_table(runs, base, chosen, per_score)
     paired = paired_table(
-        runs, base, chosen, stats, resamples=resamples, confidence=confidence, min_shared=min_shared
+        runs,
+        base,
+        chosen,
+        per_score,
+        resamples=resamples,
+        confidence=confidence,
+        min_shared=min_shared,
     )
-    return Comparison(runs, base, table, paired, stats, resamples, confidence, sweep_id)
+    return Comparison(runs, base, table, paired, stats, resamples, confidence, sweep_id, per_score)
+
+
+def _statistics_per_score(
+    scores: list[str], kinds: list[str], wanted: Sequence[str] | None
+) -> dict[str, list[str]]:
+    """Each score's statistics: the defaults of its kind, or the given names valid for it."""
+    from judgekit.stats.bootstrap import COMPARABLE
+
+    valid = {"pointwise": COMPARABLE, "preference": PREFERENCE_STATISTICS}
+    if wanted is None:
+        defaults = {"pointwise": DEFAULT_STATISTICS, "preference": PREFERENCE_STATISTICS}
+        return {s: list(defaults[k]) for s, k in zip(scores, kinds, strict=True)}
+    usable = [name for kind in dict.fromkeys(kinds) for name in valid[kind]]
+    unusable = [name for name in wanted if name not in usable]
+    if unusable or not wanted:
+        chosen = ", ".join(f"{s} ({k})" for s, k in zip(scores, kinds, strict=True))
+        raise fail(
+            f"--statistics: {', '.join(unusable) or 'none given'} cannot be compared for the "
+            f"chosen scores {chosen}; choose from {', '.join(usable)}"
+        )
+    return {
+        s: [name for name in wanted if name in valid[k]] for s, k in zip(scores, kinds, strict=True)
+    }
 
 
 def _choose_scores(runs: list[ComparedRun], wanted: list[str] | None) -> list[str]:

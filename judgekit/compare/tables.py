@@ -4,7 +4,10 @@
 failures, tokens, cost and latency from ``results.parquet``. ``paired_table`` aligns each run's
 rows with the baseline's by example id and compares the two judges on the rows both scored with
 :func:`judgekit.stats.bootstrap.paired_comparison` (a paired bootstrap, clustered by prompt
-when prompts repeat). Runs that cannot be compared (no results, data with another digest, fewer
+when prompts repeat); a preference score, whose values are verdicts (0.0 A, 0.5 tie, 1.0 B), with
+:func:`judgekit.stats.pairwise.paired_pairwise_comparison` on accuracy, accuracy_with_ties and
+kappa. The statistics may differ by score (a mapping score → names), by its kind. Runs that
+cannot be compared (no results, data with another digest, fewer
 than ``min_shared`` examples scored by both, different human labels) get the verdict
 ``not comparable`` and a note saying why.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,20 +28,41 @@ if TYPE_CHECKING:
 
 __all__ = ["PAIRED_COLUMNS", "align", "different_data", "metrics_table", "paired_table"]
 
+Statistics = Sequence[str] | Mapping[str, Sequence[str]]
+"""Statistic names for every score, or per score (score → names)."""
+
+
+def _for_score(statistics: Statistics, score: str) -> list[str]:
+    """The statistics of ``score``: its own when given per score, else the shared names."""
+    if isinstance(statistics, Mapping):
+        return list(statistics.get(score, ()))
+    return list(statistics)
+
+
+def _every(statistics: Statistics, scores: list[str]) -> list[str]:
+    """Every statistic of any of ``scores``, in order of first use: the table's columns."""
+    return list(dict.fromkeys(name for s in scores for name in _for_score(statistics, s)))
+
 
 def metrics_table(
-    runs: list[ComparedRun], baseline: ComparedRun, scores: list[str], statistics: list[str]
+    runs: list[ComparedRun], baseline: ComparedRun, scores: list[str], statistics: Statistics
 ) -> pd.DataFrame:
-    """One row per (run, score): each statistic with its logged interval, coverage and usage."""
+    """One row per (run, score): each statistic with its logged interval, coverage and usage.
+
+    A statistic that is not one of the score's own (when they differ by score) is NaN.
+    """
     rows = []
+    columns = _every(statistics, scores)
     for run in runs:
         usage = _usage(run)
         for score in scores:
             row: dict[str, Any] = {"label": run.label, "run_id": run.run_id, "score": score}
             row["baseline"] = run is baseline
-            for name in statistics:
+            own = set(_for_score(statistics, score))
+            for name in columns:
                 for suffix in ("", "_ci_low", "_ci_high"):
-                    row[name + suffix] = run.metrics.get(f"{score}/{name}{suffix}", math.nan)
+                    key = f"{score}/{name}{suffix}"
+                    row[name + suffix] = run.metrics.get(key, math.nan) if name in own else math.nan
             for name in ("coverage", "n_scored", "n_failed"):
                 row[name] = run.metrics.get(f"{score}/{name}", math.nan)
             rows.append(row | usage)
@@ -92,7 +117,7 @@ def paired_table(
     runs: list[ComparedRun],
     baseline: ComparedRun,
     scores: list[str],
-    statistics: list[str],
+    statistics: Statistics,
     *,
     resamples: int,
     confidence: float,
@@ -100,14 +125,15 @@ def paired_table(
 ) -> pd.DataFrame:
     """Every run but the baseline against it, per score and statistic (``b`` = the run).
 
-    A pair gets no verdict (``not comparable``) when the runs' data differ or fewer than
-    ``min_shared`` examples were scored by both.
+    A pair gets no verdict (``not comparable``) when the runs' data differ, the runs declare
+    the score with different kinds, or fewer than ``min_shared`` examples were scored by both.
     """
     rows = []
     for run, score in itertools.product([r for r in runs if r is not baseline], scores):
         head = {"label": run.label, "run_id": run.run_id, "score": score}
         head |= {"baseline_label": baseline.label, "baseline_run_id": baseline.run_id}
-        pairs = _pair(baseline, run, score, statistics, resamples, confidence, min_shared)
+        names = _for_score(statistics, score)
+        pairs = _pair(baseline, run, score, names, resamples, confidence, min_shared)
         rows += [head | pair for pair in pairs]
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
 
@@ -138,9 +164,13 @@ def _pair(
     from judgekit.stats.bootstrap import paired_comparison
 
     aligned, unmatched, problem = align(baseline, run, score)
-    problem = different_data(baseline, run) or problem or _too_few(aligned, min_shared)
+    problem = different_data(baseline, run) or problem or _kind_differs(baseline, run, score)
+    problem = problem or _too_few(aligned, min_shared)
     if problem:
         return [{"statistic": s, "verdict": "not comparable", "note": problem} for s in statistics]
+    if _kind(baseline, run, score) == "preference":
+        results = _pair_preference(aligned, statistics, resamples, confidence, _seed(baseline))
+        return [r | {"n_dropped": r["n_dropped"] + unmatched, "note": ""} for r in results]
     low, high, note = _score_range(baseline, run, score, aligned)
     with warnings.catch_warnings():  # an undefined statistic shows as verdict "undefined"
         warnings.simplefilter("ignore")
@@ -158,6 +188,45 @@ def _pair(
             integer=baseline.integer.get(score, run.integer.get(score)),
         )
     return [r | {"n_dropped": r["n_dropped"] + unmatched, "note": note} for r in results]
+
+
+def _pair_preference(
+    aligned: pd.DataFrame, statistics: list[str], resamples: int, confidence: float, seed: int
+) -> list[dict[str, Any]]:
+    """The pairwise comparison of the aligned verdicts of a preference score."""
+    from judgekit.stats.pairwise import paired_pairwise_comparison
+
+    return paired_pairwise_comparison(
+        aligned["human"].to_numpy(dtype=float),
+        aligned["judge_a"].to_numpy(dtype=float),
+        aligned["judge_b"].to_numpy(dtype=float),
+        resamples=resamples,
+        confidence=confidence,
+        seed=seed,
+        clusters=_clusters(aligned["group"]),
+        statistics=statistics,
+    )
+
+
+def _kind(baseline: ComparedRun, run: ComparedRun, score: str) -> str:
+    """The score's kind as the baseline declares it, else as the run does (pointwise if neither)."""
+    from judgekit.compare.records import score_kind
+
+    return score_kind([baseline, run], score)
+
+
+def _kind_differs(baseline: ComparedRun, run: ComparedRun, score: str) -> str | None:
+    """Why the two runs cannot be compared on ``score``: both declare it, with different kinds."""
+    from judgekit.compare.records import score_kind
+
+    if not all(
+        score in r.kinds or score.removesuffix("_expected") in r.kinds for r in (baseline, run)
+    ):
+        return None
+    kinds = [score_kind([r], score) for r in (baseline, run)]
+    if kinds[0] == kinds[1]:
+        return None
+    return f"the baseline declares score {score!r} {kinds[0]}, the run {kinds[1]}"
 
 
 def align(
