@@ -1,7 +1,8 @@
 """judgekit: declarative LLM-as-a-judge experiments, scored against human labels.
 
 The public API is small: :func:`evaluate` runs a judge in this process, :func:`submit` runs it
-as a durable job (:class:`Job`) on a local process or Slurm; the config dataclasses
+as a durable job (:class:`Job`) on a local process or Slurm, :func:`optimize` searches a better
+prompt and proves it on held-out data; the config dataclasses
 describe a run; the errors are what a user can fix. Heavy libraries (litellm, mlflow, datasets)
 load only when a run needs them.
 """
@@ -23,13 +24,16 @@ from judgekit.config.schema import (
 from judgekit.errors import ConfigError, DatasetError, JudgekitError, RunError, TemplateError
 
 if TYPE_CHECKING:
-    from judgekit.api import build_config, evaluate
+    from judgekit.api import build_config, evaluate, optimize
     from judgekit.jobs import Job, JobStatus, submit
+    from judgekit.optimizer import OptimizationResult
     from judgekit.pipeline import RunResult
 
 _LAZY = {
     "build_config": "judgekit.api",
     "evaluate": "judgekit.api",
+    "optimize": "judgekit.api",
+    "OptimizationResult": "judgekit.optimizer",
     "RunResult": "judgekit.pipeline",
     "Job": "judgekit.jobs",
     "JobStatus": "judgekit.jobs",
@@ -57,6 +61,7 @@ __all__ = [
     "JudgeConfig",
     "JudgekitError",
     "Message",
+    "OptimizationResult",
     "PromptConfig",
     "RunError",
     "RunResult",
@@ -65,6 +70,7 @@ __all__ = [
     "TemplateError",
     "build_config",
     "evaluate",
+    "optimize",
     "submit",
 ]
 __version__ = "0.1.0"

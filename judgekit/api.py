@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from judgekit.config.schema import (
     HELPSTEER2_SCORES,
@@ -28,7 +28,10 @@ from judgekit.config.schema import (
 )
 from judgekit.pipeline import RunResult, run
 
-__all__ = ["build_config", "evaluate"]
+if TYPE_CHECKING:
+    from judgekit.optimizer import OptimizationResult
+
+__all__ = ["build_config", "evaluate", "optimize"]
 
 
 def _override(group: str, value: Any) -> list[str]:
@@ -137,3 +140,33 @@ def evaluate(
     )
     cfg = replace(cfg, tracking=replace(cfg.tracking, enabled=tracking))
     return run(cfg, Path(out_dir) if out_dir is not None else None)
+
+
+def optimize(
+    judge: str | JudgeConfig,
+    prompt: str | PromptConfig,
+    score: str | ScoreSchemaConfig,
+    dataset: str | Path | list[dict[str, Any]] | DatasetConfig,
+    *,
+    overrides: list[str] | None = None,
+    fields: FieldsConfig | None = None,
+    tracking: bool = True,
+    config_dir: str | Path | None = None,
+) -> OptimizationResult:
+    """Search a better prompt than ``prompt`` on train/dev and prove it on the held-out test split,
+    as ``judgekit optimize`` does; ``optimize.*`` keys go in ``overrides``::
+
+        judgekit.optimize("local_1_5b", "pairwise_v1", "preference", "mtbench_human",
+                          overrides=["optimize.method=fewshot", "optimize.budget_calls=300"])
+
+    Candidates are written into ``config_dir`` when one is given (``<config_dir>/prompt/``), else
+    into the output directory (``optimize.out_dir``). MLflow logging follows ``tracking``.
+    """
+    from judgekit.optimizer import optimize_config
+
+    cfg = build_config(
+        judge, prompt, score, dataset, fields=fields, overrides=overrides, config_dir=config_dir
+    )
+    cfg = replace(cfg, tracking=replace(cfg.tracking, enabled=tracking))
+    dirs = [Path(config_dir)] if config_dir is not None else []
+    return optimize_config(cfg, config_dirs=dirs)

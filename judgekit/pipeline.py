@@ -30,7 +30,7 @@ from judgekit.stats.agreement import agreement_report, annotator_labels, failure
 from judgekit.tracking.log import check_logged, log_run, open_run
 from judgekit.tracking.traces import TraceLog, open_traces
 
-__all__ = ["PreparedRun", "RunResult", "prepare", "run"]
+__all__ = ["PreparedRun", "RunResult", "judge_and_score", "prepare", "run"]
 
 log = logging.getLogger("judgekit")
 
@@ -90,6 +90,16 @@ def run(
         check_coverage(result, out_dir)
         check_logged(result, mlrun)
     return result
+
+
+def judge_and_score(prepared: PreparedRun, client: JudgeClient) -> tuple[RunResult, dict[int, Any]]:
+    """Judge ``prepared.examples`` with ``client`` and compare with the humans; nothing is written
+    or logged (``judgekit optimize`` scores candidate prompts this way). Returns the result and
+    the responses by request index; a run stopped by a stop rule raises :class:`RunError`."""
+    responses, stopped = _judge(prepared, client)
+    if stopped is not None:
+        raise RunError(stopped)
+    return _finish(prepared, responses, None, None), responses
 
 
 def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:

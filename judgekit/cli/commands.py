@@ -1,4 +1,4 @@
-"""Subcommands of ``judgekit`` that are not a judge run: init, doctor, fake-judge, compare, and the
+"""Subcommands of ``judgekit`` that are not a judge run: init, doctor, fake-judge, compare, optimize, and the
 job commands submit, status, result, cancel."""
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ def dispatch(name: str, argv: list[str]) -> int:
         from judgekit.cli.doctor import main as doctor_main
 
         return doctor_main(argv)
+    if name == "optimize":
+        from judgekit.cli.optimize import main as optimize_main
+
+        return optimize_main(argv)
     if name == "compare":
         from judgekit.cli.compare import main as compare_main
 

@@ -36,7 +36,10 @@ __all__ = ["compose_config", "conf_dir", "main"]
 _MAIN_PID: int | None = None
 """The process ``main`` runs in; a task running elsewhere is a parallel launcher's worker."""
 
-SUBCOMMANDS = ("init", "doctor", "fake-judge", "compare", "submit", "status", "result", "cancel")
+SUBCOMMANDS = (
+    *("init", "doctor", "fake-judge", "compare", "optimize"),
+    *("submit", "status", "result", "cancel"),
+)
 _failures: list[int] = []
 
 _SIGNAL_NAMES: dict[int, str] = {

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from judgekit.config.labels import label_lookup
+from judgekit.config.optimize import OptimizeConfig, check_objective
 from judgekit.errors import ConfigError, TemplateError
 from judgekit.secrets import looks_like_secret
 
@@ -31,6 +32,7 @@ __all__ = [
     "JudgeConfig",
     "LocalModelConfig",
     "Message",
+    "OptimizeConfig",
     "ParserConfig",
     "ParserKind",
     "PromptConfig",
@@ -718,11 +720,15 @@ class Config:
     stats: StatsConfig = field(default_factory=StatsConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
+    """Used by ``judgekit optimize`` only; not logged with an ordinary run."""
 
     def __post_init__(self) -> None:
         """Checks across groups, run when the config is composed (OmegaConf builds the typed
         groups first), so a mismatch fails before any data is loaded."""
         _check_prompt_kind(self.prompt, self.score)
+        if isinstance(self.dataset, DatasetConfig):
+            check_objective(self.optimize, self.score, self.dataset)
         preference = any(spec.kind == "preference" for spec in self.score.scores)
         if self.judge.swap and not preference:
             raise ConfigError(swap_needs_preference(self.score.name))

@@ -65,6 +65,7 @@ def flatten_params(cfg: Config) -> dict[str, str]:
     """The resolved config as flat ``a.b.c`` params; long values shortened, inline rows counted;
     ``dataset.fields.label_map`` is one param (its keys are data values)."""
     data = dataclasses.asdict(cfg)
+    data.pop("optimize", None)  # judgekit optimize logs it on its own parent run
     rows = data["dataset"].pop("rows", None)
     data["dataset"]["n_inline_rows"] = len(rows) if rows else 0
     flat: dict[str, str] = {}
@@ -114,7 +115,9 @@ def dataset_digest(examples: Iterable[Any]) -> str:
 
 def config_fingerprint(cfg: Config, digest: str = "") -> str:
     """What makes two runs the same run: the resolved config and the data's digest."""
-    text = json.dumps(_text_keys(dataclasses.asdict(cfg)), sort_keys=True, default=str) + digest
+    data = dataclasses.asdict(cfg)
+    data.pop("optimize", None)  # how a prompt was searched does not change what a run judged
+    text = json.dumps(_text_keys(data), sort_keys=True, default=str) + digest
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -1,0 +1,203 @@
+"""Judge a candidate prompt on rows of the train or dev split, within the call budget.
+
+A candidate is judged by judgekit's own steps (render, the retrying client, the response cache,
+the runner, the parser, the agreement report), so a candidate is scored exactly as a run of it
+would be. Before any call, the requests the cache cannot answer are counted: when they do not
+fit in what is left of ``optimize.budget_calls``, :class:`BudgetExhausted` is raised and nothing
+is sent. The evaluator refuses rows outside the splits it was given (the held-out test split).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pandas as pd
+
+from judgekit.config.optimize import MINIMISED
+from judgekit.config.schema import Config, JudgeConfig, PromptConfig, ScoreSpec
+from judgekit.data.loading import Example
+from judgekit.design import build_requests, render_all, swaps
+from judgekit.errors import JudgekitError
+from judgekit.judge.client import JudgeClient
+from judgekit.records import JudgeResponse
+
+__all__ = [
+    "Budget",
+    "BudgetExhausted",
+    "Evaluation",
+    "Evaluator",
+    "objective_value",
+    "request_key_for",
+]
+
+
+class BudgetExhausted(JudgekitError):
+    """The next step of the search needs more calls than ``optimize.budget_calls`` leaves."""
+
+    exit_code = 1
+
+
+@dataclass
+class Budget:
+    """What the search may still spend: each distinct request (judge or reflection) costs one
+    call the first time the search judges it, whether the cache answers it or not.
+
+    So a request the search judges again is free, and a rerun of the same optimisation retraces
+    the same search to the same stopping point, its answers all in the cache: it sends nothing.
+    The calls really sent (``judge_calls``, ``reflection_calls``) are never more than ``spent``.
+    """
+
+    limit: int
+    judge_calls: int = 0
+    reflection_calls: int = 0
+    seen: set[str] = field(default_factory=set)
+    """Keys of the requests the search has judged."""
+
+    @property
+    def spent(self) -> int:
+        return len(self.seen)
+
+    def new(self, keys: Iterable[str]) -> list[str]:
+        """The keys among ``keys`` the search has not judged yet (each once)."""
+        return list(dict.fromkeys(k for k in keys if k not in self.seen))
+
+    @property
+    def left(self) -> int:
+        return self.limit - self.spent
+
+    def require(self, calls: int, what: str) -> None:
+        """Raise :class:`BudgetExhausted` unless ``calls`` more fit in the budget."""
+        if calls > self.left:
+            raise BudgetExhausted(
+                f"optimize.budget_calls: {what} needs {calls} calls, {self.left} of "
+                f"{self.limit} left"
+            )
+
+
+class Counted:
+    """A client below the response cache that counts the calls really sent (a guard too: past
+    the budget it sends nothing and answers ``not_run``)."""
+
+    def __init__(self, inner: JudgeClient, budget: Budget, kind: str) -> None:
+        self.inner, self.budget, self.kind = inner, budget, kind
+
+    def request_params(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        return self.inner.request_params(messages)
+
+    async def complete(self, messages: list[dict[str, str]]) -> JudgeResponse:
+        sent = self.budget.judge_calls + self.budget.reflection_calls
+        if sent >= self.budget.limit:  # never reached: a step's calls are checked before it starts
+            return JudgeResponse(None, failure="not_run", detail="optimize.budget_calls reached")
+        if self.kind == "reflection":
+            self.budget.reflection_calls += 1
+        else:
+            self.budget.judge_calls += 1
+        return await self.inner.complete(messages)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@dataclass
+class Evaluation:
+    """A candidate judged on some rows: the objective on them, and each row's outcome."""
+
+    value: float
+    """The objective on these rows (NaN when undefined, e.g. a constant judge)."""
+    rows: pd.DataFrame
+    """The results table of the optimised score (``results.parquet``'s columns)."""
+    answers: dict[str, str] = field(default_factory=dict)
+    """The judge's text by example id (its first order with ``judge.swap``)."""
+    calls: int = 0
+    """Calls this evaluation sent (the rest came from the cache)."""
+
+
+def request_key_for(judge: JudgeConfig, client: Any, messages: list[dict[str, Any]]) -> str:
+    """The response cache's key of one request (a local judge's changing port left out, as the
+    cache does)."""
+    from judgekit.judge.cache import request_key
+
+    params = client.request_params(messages)
+    if judge.local is not None:
+        params = {**params, "api_base": "judgekit-local"}
+    return request_key(params)
+
+
+def objective_value(report: Any, score: str, objective: str) -> float:
+    """The objective's point value in an agreement report; NaN when it is undefined."""
+    agreement = report.get(score) if report is not None else None
+    value = agreement.point(objective) if agreement is not None else None
+    return math.nan if value is None else float(value)
+
+
+class Evaluator:
+    """Judges candidate prompts on allowed rows with one cache, one client kind, one budget."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        judge: JudgeConfig,
+        *,
+        cache: Any,
+        api_key: str | None,
+        budget: Budget,
+        spec: ScoreSpec,
+        objective: str,
+        allowed: Iterable[Example],
+    ) -> None:
+        search = replace(cfg.runner, progress="false", limit_samples=None)
+        self.cfg = replace(cfg, judge=judge, runner=search)
+        self.cfg = replace(self.cfg, stats=replace(cfg.stats, bootstrap_resamples=0))
+        self.cache, self.api_key, self.budget = cache, api_key, budget
+        self.spec, self.objective = spec, objective
+        self.allowed = {e.id for e in allowed}
+
+    def signed(self, value: float) -> float:
+        """Higher is better: minimised objectives negated; undefined is the worst value."""
+        if math.isnan(value):
+            span = float((self.spec.maximum or 1) - (self.spec.minimum or 0))
+            return -span if self.objective in MINIMISED else -1.0
+        return -value if self.objective in MINIMISED else value
+
+    def keys(self, prompt: PromptConfig, examples: list[Example]) -> list[str]:
+        """The cache keys of ``prompt``'s requests on ``examples``."""
+        from judgekit.pipeline import PreparedRun, client_for
+
+        cfg = replace(self.cfg, prompt=prompt)
+        client = client_for(PreparedRun(cfg, examples, self.api_key), cfg.judge)
+        requests = build_requests(examples, prompt, cfg.score, swap=swaps(cfg))
+        return [request_key_for(cfg.judge, client, r.messages) for r in requests]
+
+    def evaluate(self, prompt: PromptConfig, examples: list[Example], what: str) -> Evaluation:
+        """Judge ``prompt`` on ``examples`` (render errors and the budget checked first)."""
+        from judgekit.judge.caching import cached
+        from judgekit.pipeline import PreparedRun, client_for, judge_and_score
+
+        outside = [e.id for e in examples if e.id not in self.allowed]
+        if outside:  # the held-out discipline, enforced where the calls are made
+            raise AssertionError(f"the search asked to judge held-out rows: {outside[:3]}")
+        cfg = replace(self.cfg, prompt=prompt)
+        render_all(examples, prompt, cfg.score, swap=swaps(cfg))
+        new = self.budget.new(self.keys(prompt, examples))
+        self.budget.require(len(new), what)
+        self.budget.seen.update(new)
+        prepared = PreparedRun(cfg, examples, self.api_key)
+        before = self.budget.judge_calls
+        client = cached(
+            Counted(client_for(prepared, cfg.judge), self.budget, "judge"), self.cache, cfg
+        )
+        with warnings.catch_warnings():  # an undefined objective is NaN, scored as the worst
+            warnings.simplefilter("ignore")
+            result, responses = judge_and_score(prepared, client)
+        rows = result.results[result.results["score"] == self.spec.name].reset_index(drop=True)
+        value = objective_value(result.agreement, self.spec.name, self.objective)
+        step = 2 if swaps(cfg) else 1
+        answers = {
+            e.id: (responses.get(i * step) or JudgeResponse(None)).text or ""
+            for i, e in enumerate(examples)
+        }
+        return Evaluation(value, rows, answers, self.budget.judge_calls - before)

@@ -1,0 +1,479 @@
+"""``judgekit optimize``: measure → improve → prove, in order.
+
+1. Load, check and render the data with the seed prompt (every setup error before any call);
+   split the labelled rows into train / dev / test (:mod:`judgekit.optimizer.split`).
+2. Search on train and dev only (:mod:`judgekit.optimizer.search`), within
+   ``optimize.budget_calls``; every candidate is written as a prompt file and logged as a child
+   MLflow run of the optimisation's parent run, with the best-so-far dev curve on the parent.
+3. Choose the candidate with the best dev objective, and judge the held-out test split exactly
+   twice, as two ordinary judgekit runs: the seed prompt and the chosen one (composed by Hydra
+   from the file just written). Compare them as ``judgekit compare`` does (the same function on
+   the same two runs): every statistic with its interval, and the paired, clustered bootstrap
+   difference with its interval, p-value and verdict.
+
+Ctrl-C during the search stops it: every candidate judged so far is kept (files, child runs,
+``candidates.csv``), the parent run ends KILLED, and :class:`Interrupted` says which was best.
+Rerunning the same command retraces the search from the response cache without a call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import secrets
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from judgekit.config.optimize import default_objective, optimised_score
+from judgekit.config.schema import Config, JudgeConfig
+from judgekit.errors import ConfigError, JudgekitError
+from judgekit.optimizer.candidates import Candidate, instructions_of, write_candidate
+from judgekit.optimizer.evaluate import Budget, Evaluator
+from judgekit.optimizer.search import Search, fewshot_search, gepa_search
+from judgekit.optimizer.split import Splits, split_examples
+from judgekit.pipeline import PreparedRun, RunResult, client_for, local_judge, prepare, run
+
+__all__ = ["Interrupted", "OptimizationResult", "optimize_config"]
+
+log = logging.getLogger("judgekit")
+KIND_TAG = "judgekit.kind"
+
+
+class Interrupted(JudgekitError):
+    """Ctrl-C stopped the search; what it found is kept."""
+
+    exit_code = 130
+
+
+@dataclass
+class OptimizationResult:
+    """What ``judgekit optimize`` found and how it did on the held-out test split."""
+
+    score: str
+    objective: str
+    seed: Candidate
+    chosen: Candidate
+    candidates: list[Candidate]
+    splits: dict[str, int]
+    """Rows per split (train, dev, test) and rows without a label (left out)."""
+    out_dir: Path
+    test_seed: RunResult
+    test_chosen: RunResult | None
+    """None when no candidate beat the seed on dev (the seed is kept; test judged once)."""
+    paired: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Chosen vs seed on test: one row per statistic (``judgekit compare``'s paired table)."""
+    calls: dict[str, int] = field(default_factory=dict)
+    """``spent`` (distinct requests the search judged), ``judge`` and ``reflection`` (calls sent)."""
+    stopped: str = "finished"
+    run_id: str | None = None
+
+    def test_value(self, which: str, statistic: str | None = None) -> float:
+        """A statistic (default: the objective) on test for ``seed`` or ``chosen``."""
+        result = self.test_seed if which == "seed" else (self.test_chosen or self.test_seed)
+        value = result.agreement[self.score].point(statistic or self.objective)
+        return math.nan if value is None else float(value)
+
+
+def optimize_config(cfg: Config, *, config_dirs: list[Path] | None = None) -> OptimizationResult:
+    """Run ``judgekit optimize`` for the composed ``cfg`` (see the module docstring)."""
+    opt, dirs = cfg.optimize, list(config_dirs or [])
+    spec = optimised_score(opt, cfg.score, cfg.dataset)
+    objective = opt.objective or default_objective(spec)
+    if spec.name not in cfg.dataset.fields.scores:
+        raise ConfigError(
+            f"optimize.score: {spec.name!r} has no human labels in dataset={cfg.dataset.name} "
+            f"(dataset.fields.scores: {', '.join(cfg.dataset.fields.scores) or 'none'})"
+        )
+    reflection = _reflection_judge(cfg, dirs)
+    out_dir = _out_dir(cfg)
+    home = dirs[0] if dirs else out_dir / "conf"
+    prepared = prepare(cfg)
+    splits = split_examples(prepared.examples, spec.name, list(opt.split), seed=opt.seed)
+    _write_splits(out_dir, splits)
+    with ExitStack() as stack:
+        return _optimize(stack, cfg, prepared, splits, reflection, out_dir, home, dirs, objective)
+
+
+def _optimize(
+    stack: ExitStack,
+    cfg: Config,
+    prepared: PreparedRun,
+    splits: Splits,
+    reflection: JudgeConfig | None,
+    out_dir: Path,
+    home: Path,
+    dirs: list[Path],
+    objective: str,
+) -> OptimizationResult:
+    from judgekit.judge.caching import open_cache
+
+    opt = cfg.optimize
+    spec = optimised_score(opt, cfg.score, cfg.dataset)
+    cache = open_cache(stack, cfg)
+    judge, _ = local_judge(stack, cfg.judge)
+    if reflection is not None and reflection.local is not None:
+        same = cfg.judge.local is not None and reflection.local == cfg.judge.local
+        reflection = judge if same else local_judge(stack, reflection)[0]
+    parent = stack.enter_context(_parent_run(cfg, objective, splits))
+    budget = Budget(opt.budget_calls)
+    evaluator = Evaluator(
+        cfg,
+        judge,
+        cache=cache,
+        api_key=prepared.api_key,
+        budget=budget,
+        spec=spec,
+        objective=objective,
+        allowed=[*splits.train, *splits.dev],
+    )
+    seed = Candidate(cfg.prompt.name, cfg.prompt, instructions=instructions_of(cfg.prompt))
+    search = Search(cfg, evaluator, seed, home, splits.train, splits.dev)
+    try:
+        _search(search, cfg, reflection, cache, prepared.api_key)
+    except KeyboardInterrupt:
+        search.stopped = "interrupted"
+    finally:
+        _record(search, parent, out_dir, objective)
+    chosen = search.best()
+    if search.stopped == "interrupted":
+        raise Interrupted(
+            f"interrupted: the search kept {len(search.candidates)} candidates; best on dev: "
+            f"{chosen.name} ({objective} {_fmt(chosen.dev)}); files in {home / 'prompt'}; "
+            "rerun the same command to resume from the cache"
+        )
+    run_id = getattr(parent, "run_id", None)
+    tests = _judge_test(cfg, prepared, splits, seed, chosen, judge, dirs, home, out_dir, run_id)
+    paired = _compare(cfg, tests, spec, objective)
+    calls = {
+        "spent": budget.spent,
+        "judge": budget.judge_calls,
+        "reflection": budget.reflection_calls,
+    }
+    result = OptimizationResult(
+        spec.name,
+        objective,
+        seed,
+        chosen,
+        search.candidates,
+        _sizes(splits),
+        out_dir,
+        tests[0],
+        tests[1] if len(tests) > 1 else None,
+        paired,
+        calls,
+        search.stopped,
+        run_id,
+    )
+    _finish(result, parent)
+    return result
+
+
+def _search(
+    search: Search, cfg: Config, reflection: JudgeConfig | None, cache: Any, api_key: str | None
+) -> None:
+    from judgekit.optimizer.reflection import Reflector
+
+    method, budget = cfg.optimize.method, search.evaluator.budget
+    if method == "fewshot":
+        fewshot_search(search)
+        return
+    assert reflection is not None
+    reflect = Reflector(cfg, reflection, cache=cache, api_key=_key_for(reflection), budget=budget)
+    if method == "gepa":
+        gepa_search(search, reflect)
+        return
+    limit = budget.limit  # both: instructions with half the budget, then demonstrations
+    budget.limit = limit // 2
+    gepa_search(search, reflect)
+    budget.limit = limit
+    fewshot_search(search, base=search.best())
+
+
+def _key_for(judge: JudgeConfig) -> str | None:
+    from judgekit.pipeline import resolve_api_key
+
+    return resolve_api_key(judge)
+
+
+def _reflection_judge(cfg: Config, dirs: list[Path]) -> JudgeConfig | None:
+    """The reflection model's judge config: a judge option by name, else a litellm model."""
+    opt = cfg.optimize
+    if opt.method == "fewshot":
+        return None
+    if not opt.reflection_model:
+        raise ConfigError(
+            f"optimize.reflection_model: needed by optimize.method={opt.method}; give a judge "
+            "option (e.g. local_1_5b) or a litellm model (e.g. openai/gpt-4o-mini), or use "
+            "optimize.method=fewshot"
+        )
+    from judgekit.config.compose import compose_config, conf_dir, to_config
+    from judgekit.config.userdirs import group_options
+
+    options = {o for d in [conf_dir(), *dirs] for o in group_options(Path(d), "judge")}
+    if opt.reflection_model in options:
+        composed = compose_config([f"judge={opt.reflection_model}"], config_dirs=dirs)
+        judge = to_config(composed, config_dirs=dirs).judge
+        judge = replace(judge, structured_output="false", max_tokens=max(judge.max_tokens, 1024))
+    else:
+        from judgekit.optimizer.reflection import litellm_reflection_judge
+
+        judge = litellm_reflection_judge(
+            opt.reflection_model, opt.reflection_api_base, opt.reflection_api_key_env
+        )
+    _key_for(judge)  # a missing key is a setup error now, not after the first judge calls
+    return judge
+
+
+def _out_dir(cfg: Config) -> Path:
+    if cfg.optimize.out_dir:
+        out = Path(cfg.optimize.out_dir)
+    else:
+        now = datetime.now()
+        stamp = f"{now:%H-%M-%S}-{cfg.prompt.name}-{secrets.token_hex(3)}"
+        out = Path("outputs") / "optimize" / f"{now:%Y-%m-%d}" / stamp
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"optimize.out_dir: cannot create {out} ({err.strerror})") from None
+    if not os.access(out, os.W_OK):
+        raise ConfigError(f"optimize.out_dir: {out} is not writable")
+    return out
+
+
+def _write_splits(out_dir: Path, splits: Splits) -> None:
+    ids = {name: [e.id for e in splits.part(name)] for name in ("train", "dev", "test")}
+    (out_dir / "splits.json").write_text(json.dumps(ids, indent=1) + "\n")
+
+
+def _sizes(splits: Splits) -> dict[str, int]:
+    sizes = {name: len(splits.part(name)) for name in ("train", "dev", "test")}
+    return sizes | {"unlabelled": splits.unlabelled}
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.3f}"
+
+
+# --- MLflow ----------------------------------------------------------------------------------
+
+
+def _parent_run(cfg: Config, objective: str, splits: Splits) -> Any:
+    if not cfg.tracking.enabled:
+        return nullcontext(None)
+    from judgekit.tracking.runs import mlflow_run
+
+    name = f"optimize-{cfg.judge.name}-{cfg.prompt.name}-{cfg.score.name}-{cfg.dataset.name}"
+    tags = {
+        KIND_TAG: "optimization",
+        "judgekit.judge": cfg.judge.name,
+        "judgekit.prompt": cfg.prompt.name,
+        "judgekit.score": cfg.score.name,
+        "judgekit.dataset": cfg.dataset.name,
+    }
+    return mlflow_run(cfg.tracking, name, tags, keep_going=True)
+
+
+def _record(search: Search, parent: Any, out_dir: Path, objective: str) -> None:
+    """Write every candidate's prompt file, ``candidates.csv`` and the curve; log them."""
+    run_id = getattr(parent, "run_id", None)
+    for candidate in search.candidates[1:]:
+        header = [
+            f"{candidate.name}: found by judgekit optimize ({candidate.method}) from {candidate.parent}",
+            f"parent: {candidate.parent} · dev {objective}: {_fmt(candidate.dev)}"
+            f" · train {objective}: {_fmt(candidate.train)}",
+            f"optimisation run: {run_id or 'not tracked'} · output: {out_dir}",
+            f"run it: judgekit -cd {search.directory} prompt={candidate.name} ...",
+        ]
+        candidate.path = write_candidate(candidate, search.directory, header)
+    table = pd.DataFrame(
+        [
+            {
+                "name": c.name,
+                "parent": c.parent,
+                "method": c.method,
+                f"train_{objective}": c.train,
+                f"dev_{objective}": c.dev,
+                "calls": c.calls,
+                "demos": ",".join(c.demos),
+                "path": str(c.path or ""),
+            }
+            for c in search.candidates
+        ]
+    )
+    table.to_csv(out_dir / "candidates.csv", index=False)
+    curve = pd.DataFrame(search.curve, columns=["calls", f"best_dev_{objective}"])
+    curve.to_csv(out_dir / "curve.csv", index=False)
+    if parent is None:
+        return
+    _log_children(search, parent, objective)
+    for calls, best in search.curve:
+        parent.log_metrics({f"best_dev_{objective}": best}, step=calls)
+    parent.log_artifacts(
+        [out_dir / "candidates.csv", out_dir / "curve.csv", out_dir / "splits.json"]
+    )
+    parent.set_tags({"judgekit.search_stopped": search.stopped})
+
+
+def _log_children(search: Search, parent: Any, objective: str) -> None:
+    from mlflow.entities import RunStatus
+
+    client = parent.client
+    for candidate in search.candidates:
+        tags = {
+            "mlflow.parentRunId": parent.run_id,
+            KIND_TAG: "optimization_candidate",
+            "judgekit.prompt": candidate.name,
+            "judgekit.candidate_parent": candidate.parent or "",
+        }
+        child = client.create_run(parent.experiment_id, run_name=candidate.name, tags=tags)
+        child_id = child.info.run_id
+        params = {
+            "candidate": candidate.name,
+            "parent": candidate.parent or "",
+            "method": candidate.method,
+        }
+        for key, value in params.items():
+            client.log_param(child_id, key, value)
+        scores = {f"train_{objective}": candidate.train, f"dev_{objective}": candidate.dev}
+        for metric, score in scores.items():
+            if score is not None:
+                client.log_metric(child_id, metric, float(score))
+        client.log_metric(child_id, "calls", float(candidate.calls))
+        if candidate.path is not None:
+            client.log_artifact(child_id, str(candidate.path))
+        client.set_terminated(child_id, RunStatus.to_string(RunStatus.FINISHED))
+        candidate.run_id = child_id
+
+
+# --- the held-out test -----------------------------------------------------------------------
+
+
+def _judge_test(
+    cfg: Config,
+    prepared: PreparedRun,
+    splits: Splits,
+    seed: Candidate,
+    chosen: Candidate,
+    judge: JudgeConfig,
+    dirs: list[Path],
+    home: Path,
+    out_dir: Path,
+    parent_id: str | None,
+) -> list[RunResult]:
+    """The seed's test run and the chosen candidate's (composed from its file by Hydra)."""
+    from judgekit.tracking.runs import dataset_digest
+
+    prompts = (
+        [cfg.prompt] if chosen is seed else [cfg.prompt, _compose_prompt(chosen, cfg, home, dirs)]
+    )
+    digest = dataset_digest(splits.test)
+    results = []
+    for role, prompt in zip(("seed", "chosen"), prompts, strict=False):
+        test_cfg = replace(cfg, prompt=prompt)
+        test = PreparedRun(test_cfg, splits.test, prepared.api_key, dataset_digest=digest)
+        tags = {"judgekit.optimization": parent_id or "", "judgekit.optimize_role": f"test_{role}"}
+        if parent_id:
+            tags["mlflow.parentRunId"] = parent_id
+        where = out_dir / "test" / f"{role}-{prompt.name}"
+        client = client_for(test, judge) if cfg.judge.local is not None else None
+        results.append(run(test_cfg, where, prepared=test, tags=tags, client=client))
+    return results
+
+
+def _compose_prompt(chosen: Candidate, cfg: Config, home: Path, dirs: list[Path]) -> Any:
+    """The chosen candidate read back through Hydra from its file, as any run would."""
+    from judgekit.config.compose import compose_config, to_config
+
+    where = [home, *[d for d in dirs if d != home]]
+    kind = ["score=preference"] if any(s.kind == "preference" for s in cfg.score.scores) else []
+    composed = compose_config([f"prompt={chosen.name}", *kind], config_dirs=where)
+    prompt = to_config(composed, config_dirs=where).prompt
+    if [dataclasses.astuple(m)[:2] for m in prompt.messages] != [
+        dataclasses.astuple(m)[:2] for m in chosen.prompt.messages
+    ]:
+        raise JudgekitError(f"prompt={chosen.name}: {chosen.path} does not hold the chosen prompt")
+    return prompt
+
+
+def _compare(cfg: Config, tests: list[RunResult], spec: Any, objective: str) -> pd.DataFrame:
+    """Chosen vs seed on test, by ``judgekit compare``'s own function on the two runs: its
+    default statistics for the score's kind (and the objective)."""
+    from judgekit.compare.runs import DEFAULT_STATISTICS, PREFERENCE_STATISTICS
+
+    if len(tests) < 2:
+        return pd.DataFrame()
+    defaults = PREFERENCE_STATISTICS if spec.kind == "preference" else DEFAULT_STATISTICS
+    statistics = list(dict.fromkeys([objective, *defaults]))
+    resamples, confidence = cfg.stats.bootstrap_resamples or 1000, cfg.stats.confidence
+    if cfg.tracking.enabled and all(t.run_id for t in tests):
+        import mlflow
+
+        from judgekit.compare import compare
+
+        client = mlflow.MlflowClient(cfg.tracking.uri)
+        ids = [str(t.run_id) for t in tests]
+        comparison = compare(
+            client,
+            cfg.tracking.experiment,
+            run_ids=ids,
+            baseline=ids[0],
+            scores=[spec.name],
+            statistics=statistics,
+            min_shared=1,
+            resamples=resamples,
+            confidence=confidence,
+        )
+        return comparison.paired
+    from judgekit.compare.tables import paired_table
+
+    runs = [_compared(t, name) for t, name in zip(tests, ("seed", "chosen"), strict=True)]
+    return paired_table(
+        runs,
+        runs[0],
+        [spec.name],
+        statistics,
+        resamples=resamples,
+        confidence=confidence,
+        min_shared=1,
+    )
+
+
+def _compared(result: RunResult, name: str) -> Any:
+    """A run held in memory as ``judgekit compare`` sees one from MLflow."""
+    from judgekit.compare import ComparedRun
+    from judgekit.stats.agreement import metrics_from_report
+
+    metrics = metrics_from_report(result.agreement, result.aggregate, result.failures)
+    run = ComparedRun(name, name, {}, metrics, {"runner.seed": str(result.config.runner.seed)}, 0)
+    run.label, run.results = name, result.results
+    specs = result.config.score.scores
+    run.ranges = {
+        s.name: (float(s.minimum), float(s.maximum))
+        for s in specs
+        if s.minimum is not None and s.maximum is not None
+    }
+    run.integer = {s.name: bool(s.integer) for s in specs if s.integer is not None}
+    run.kinds = {s.name: str(s.kind) for s in specs}
+    return run
+
+
+def _finish(result: OptimizationResult, parent: Any) -> None:
+    """``summary.json`` and the comparison in the output directory, and on the parent run."""
+    from judgekit.optimizer.report import summary, write_report
+
+    paths = write_report(result)
+    if parent is None:
+        return
+    parent.log_metrics(summary(result))
+    parent.log_artifacts(paths)
+    if result.chosen.path is not None:
+        parent.log_artifacts([result.chosen.path], "chosen_prompt")
+    parent.set_tags({"judgekit.chosen_prompt": result.chosen.name})
