@@ -272,7 +272,7 @@ class _Stopper:
     def __init__(self, search: Search) -> None:
         self.search, self.last, self.stalled = search, (-1, -1), 0
 
-    def __call__(self, _state: Any) -> bool:
+    def __call__(self, gepa_state: Any) -> bool:
         now = (self.search.spent, len(self.search.candidates))
         self.stalled = self.stalled + 1 if now == self.last else 0
         self.last = now
