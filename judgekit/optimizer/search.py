@@ -43,9 +43,9 @@ from judgekit.optimizer.evaluate import BudgetExhausted, Evaluation, Evaluator
 __all__ = ["JudgeAdapter", "Search", "fewshot_search", "gepa_search"]
 
 log = logging.getLogger("judgekit")
-MAX_SHOWN_CHARS = 1500
+MAX_SHOWN_CHARS = 1000
 """How much of a row's prompt and of the judge's answer the reflection model sees."""
-MAX_REFLECTION_ROWS = 6
+MAX_REFLECTION_ROWS = 4
 MAX_STALLED = 5
 
 
