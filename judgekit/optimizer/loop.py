@@ -94,7 +94,7 @@ def optimize_config(cfg: Config, *, config_dirs: list[Path] | None = None) -> Op
         )
     reflection = _reflection_judge(cfg, dirs)
     out_dir = _out_dir(cfg)
-    home = dirs[0] if dirs else out_dir / "conf"
+    home = dirs[0].resolve() if dirs else out_dir / "conf"
     prepared = prepare(cfg)
     splits = split_examples(prepared.examples, spec.name, list(opt.split), seed=opt.seed)
     _write_splits(out_dir, splits)
@@ -245,7 +245,7 @@ def _out_dir(cfg: Config) -> Path:
         raise ConfigError(f"optimize.out_dir: cannot create {out} ({err.strerror})") from None
     if not os.access(out, os.W_OK):
         raise ConfigError(f"optimize.out_dir: {out} is not writable")
-    return out
+    return out.resolve()
 
 
 def _write_splits(out_dir: Path, splits: Splits) -> None:

@@ -1,4 +1,4 @@
-"""What ``judgekit optimize`` prints, writes (``summary.json``, ``comparison.csv``/``.md``) and
+"""What ``judgekit optimize`` prints, writes (``summary.json``, ``paired.csv``, ``comparison.md``) and
 logs on its parent run (``test/seed/<stat>``, ``test/chosen/<stat>``, ``test/difference/<stat>``
 with ``_ci_low``/``_ci_high``/``_p_value``)."""
 
@@ -95,7 +95,8 @@ def format_text(result: OptimizationResult) -> str:
 
 
 def write_report(result: OptimizationResult) -> list[Path]:
-    """``summary.json``, ``comparison.csv`` and ``comparison.md`` in the output directory."""
+    """``summary.json``, ``paired.csv`` (``judgekit compare``'s paired table: chosen vs seed on
+    test) and ``comparison.md`` in the output directory."""
     out = result.out_dir
     paths = [out / "summary.json"]
     body = {
@@ -117,15 +118,18 @@ def write_report(result: OptimizationResult) -> list[Path]:
         "test": summary(result),
         "run_id": result.run_id,
     }
-    paths[0].write_text(json.dumps(body, indent=2, default=_json_default) + "\n")
+    paths[0].write_text(json.dumps(_finite(body), indent=2, default=str) + "\n")
     if not result.paired.empty:
-        result.paired.to_csv(out / "comparison.csv", index=False)
+        result.paired.to_csv(out / "paired.csv", index=False)
         (out / "comparison.md").write_text(format_text(result) + "\n")
-        paths += [out / "comparison.csv", out / "comparison.md"]
+        paths += [out / "paired.csv", out / "comparison.md"]
     return paths
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
+def _finite(value: Any) -> Any:
+    """NaN as null: ``summary.json`` stays standard JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
         return None
-    return str(value)
+    return value
