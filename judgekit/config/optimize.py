@@ -1,7 +1,8 @@
 """The ``optimize`` config group: how ``judgekit optimize`` searches for a better judge prompt.
 
 The judge, the seed prompt version, the score and the dataset come from the ordinary groups; this
-group holds the rest. Checks that need the score (which objectives a preference score has) run
+group holds the rest. (It imports nothing of :mod:`judgekit.config.schema`, which imports it: the
+score and dataset arguments below are that module's ``ScoreSchemaConfig`` and ``DatasetConfig``.) Checks that need the score (which objectives a preference score has) run
 in :class:`judgekit.config.schema.Config`'s ``__post_init__`` through :func:`check_objective`.
 """
 
@@ -10,12 +11,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from judgekit.errors import ConfigError
-
-if TYPE_CHECKING:
-    from judgekit.config.schema import DatasetConfig, ScoreSchemaConfig, ScoreSpec
 
 __all__ = [
     "MINIMISED",
@@ -84,9 +82,13 @@ class OptimizeConfig:
     null: ``outputs/optimize/<date>/<time>-<prompt>-<id>``."""
 
     def __post_init__(self) -> None:
-        from judgekit.config.schema import _choice
-
-        self.method = _choice(OptimizeMethod, self.method, "optimize.method")
+        try:
+            self.method = OptimizeMethod(self.method)
+        except ValueError:
+            valid = ", ".join(m.value for m in OptimizeMethod)
+            raise ConfigError(
+                f"optimize.method: {self.method!r} is not valid; use {valid}"
+            ) from None
         _check_split(list(self.split))
         for key in ("budget_calls", "max_demos", "minibatch_size"):
             if getattr(self, key) < 1:
@@ -110,9 +112,7 @@ def _check_split(split: list[Any]) -> None:
         raise ConfigError(f"optimize.split: {split} is not valid; {valid}")
 
 
-def optimised_score(
-    opt: OptimizeConfig, score: ScoreSchemaConfig, dataset: DatasetConfig
-) -> ScoreSpec:
+def optimised_score(opt: OptimizeConfig, score: Any, dataset: Any) -> Any:
     """The score ``optimize.score`` names, else the first one the dataset labels."""
     by_name = {s.name: s for s in score.scores}
     if opt.score is not None:
@@ -126,12 +126,12 @@ def optimised_score(
     return labelled[0] if labelled else score.scores[0]
 
 
-def default_objective(spec: ScoreSpec) -> str:
+def default_objective(spec: Any) -> str:
     """``kappa`` for a preference score, ``qwk`` for a range score."""
     return "kappa" if spec.kind == "preference" else "qwk"
 
 
-def check_objective(opt: OptimizeConfig, score: ScoreSchemaConfig, dataset: DatasetConfig) -> None:
+def check_objective(opt: OptimizeConfig, score: Any, dataset: Any) -> None:
     """The objective must be a statistic of the optimised score's kind (checked at compose)."""
     spec = optimised_score(opt, score, dataset)
     if opt.objective is None:

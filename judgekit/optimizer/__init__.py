@@ -6,6 +6,7 @@ is its Python front end and ``judgekit optimize`` its command line.
 
 from __future__ import annotations
 
-from judgekit.optimizer.loop import Interrupted, OptimizationResult, optimize_config
+from judgekit.optimizer.loop import Interrupted, optimize_config
+from judgekit.optimizer.result import OptimizationResult
 
 __all__ = ["Interrupted", "OptimizationResult", "optimize_config"]

@@ -25,7 +25,7 @@ import math
 import os
 import secrets
 from contextlib import ExitStack, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from judgekit.config.schema import Config, JudgeConfig
 from judgekit.errors import ConfigError, JudgekitError
 from judgekit.optimizer.candidates import Candidate, instructions_of, write_candidate
 from judgekit.optimizer.evaluate import Budget, Evaluator
+from judgekit.optimizer.result import OptimizationResult
 from judgekit.optimizer.search import Search, fewshot_search, gepa_search
 from judgekit.optimizer.split import Splits, split_examples
 from judgekit.pipeline import PreparedRun, RunResult, client_for, local_judge, prepare, run
@@ -51,35 +52,6 @@ class Interrupted(JudgekitError):
     """Ctrl-C stopped the search; what it found is kept."""
 
     exit_code = 130
-
-
-@dataclass
-class OptimizationResult:
-    """What ``judgekit optimize`` found and how it did on the held-out test split."""
-
-    score: str
-    objective: str
-    seed: Candidate
-    chosen: Candidate
-    candidates: list[Candidate]
-    splits: dict[str, int]
-    """Rows per split (train, dev, test) and rows without a label (left out)."""
-    out_dir: Path
-    test_seed: RunResult
-    test_chosen: RunResult | None
-    """None when no candidate beat the seed on dev (the seed is kept; test judged once)."""
-    paired: pd.DataFrame = field(default_factory=pd.DataFrame)
-    """Chosen vs seed on test: one row per statistic (``judgekit compare``'s paired table)."""
-    calls: dict[str, int] = field(default_factory=dict)
-    """``spent`` (distinct requests the search judged), ``judge`` and ``reflection`` (calls sent)."""
-    stopped: str = "finished"
-    run_id: str | None = None
-
-    def test_value(self, which: str, statistic: str | None = None) -> float:
-        """A statistic (default: the objective) on test for ``seed`` or ``chosen``."""
-        result = self.test_seed if which == "seed" else (self.test_chosen or self.test_seed)
-        value = result.agreement[self.score].point(statistic or self.objective)
-        return math.nan if value is None else float(value)
 
 
 def optimize_config(cfg: Config, *, config_dirs: list[Path] | None = None) -> OptimizationResult:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from judgekit.optimizer.loop import OptimizationResult
+    from judgekit.optimizer.result import OptimizationResult
 
 __all__ = ["format_text", "summary", "write_report"]
 
