@@ -350,3 +350,66 @@ def _kappa(human: pd.Series, judge: pd.Series) -> float:
     both = human.notna() & judge.notna()
     value = cohen_kappa_score(human[both].astype(str), judge[both].astype(str))
     return 0.0 if math.isnan(value) else float(value)
+
+
+def test_compare_on_the_experiment_leaves_the_search_runs_out(gepa_run: dict) -> None:
+    workdir = gepa_run["workdir"]
+    proc = run_cli(
+        ["compare", "--tracking-uri=sqlite:///mlflow.db", "--min-shared=1", "--out", "all"],
+        workdir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(workdir / "all" / "comparison.csv")
+    seed_ids = {_summary(workdir, out)["test_runs"]["seed"] for out in ("out", "out2")}
+    chosen_ids = {_summary(workdir, out)["test_runs"]["chosen"] for out in ("out", "out2")}
+    assert set(table["run_id"]) == seed_ids | chosen_ids  # the two test runs of each search
+
+
+def test_ctrl_c_keeps_the_candidates_and_judges_no_test_row(workdir: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import TEST_KEY, TEST_KEY_ENV
+
+    rows = write_pairs(workdir / "pairs.jsonl")
+    with FakeJudge(responder(), latency_s=0.2) as judge:
+        args = [
+            "optimize",
+            *judge_overrides(judge),
+            *data_overrides(),
+            *reflection_overrides(judge.url),
+            "optimize.budget_calls=500",
+            "optimize.out_dir=out",
+            "tracking.uri=sqlite:///mlflow.db",
+        ]
+        env = {**os.environ, TEST_KEY_ENV: TEST_KEY}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "judgekit.cli", *args],
+            cwd=workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 120
+        while judge.counters.requests_total < 30 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+        bodies = judge.counters.bodies
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    table = pd.read_csv(workdir / "out" / "candidates.csv")
+    assert table["name"].iloc[0] == "pairwise_v1" and len(table) >= 1
+    test_ids = set(json.loads((workdir / "out" / "splits.json").read_text())["test"])
+    test_questions = {r["prompt"] for r in rows if r["id"] in test_ids}
+    assert not [b for b in bodies if question_of(b) in test_questions]
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    experiment = client.get_experiment_by_name("judgekit").experiment_id
+    (parent,) = client.search_runs([experiment], "tags.`judgekit.kind` = 'optimization'")
+    assert parent.info.status == "KILLED"

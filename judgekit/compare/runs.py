@@ -47,6 +47,12 @@ PREFERENCE_STATISTICS = ("accuracy", "accuracy_with_ties", "kappa")
 """Statistics compared by default, and the only ones comparable, for a preference score
 (:data:`judgekit.stats.pairwise.PAIRED_PAIRWISE_STATISTICS`)."""
 KIND_TAG, SWEEP_TAG, JOB_TAG = "judgekit.kind", "judgekit.sweep_id", "judgekit.sweep_job"
+NOT_RUNS = {
+    "comparison": "a comparison summary",
+    "optimization": "a judgekit optimize search (its test runs are judgekit runs)",
+    "optimization_candidate": "a candidate of a judgekit optimize search",
+}
+"""Runs with these ``judgekit.kind`` tags have no judged rows of their own: never compared."""
 LABEL_TAGS = {
     "judge": "judgekit.judge",
     "model": "judgekit.judge_model",
@@ -102,13 +108,15 @@ def _get_run(client: Any, run_id: str) -> ComparedRun:
         run = ComparedRun.from_mlflow(client.get_run(run_id))
     except MlflowException:
         raise fail(f"run {run_id!r} not found in {client.tracking_uri}") from None
-    if run.tags.get(KIND_TAG) == "comparison":
-        raise fail(f"run {run_id!r} is a comparison summary, not a judgekit run")
+    if run.tags.get(KIND_TAG) in NOT_RUNS:
+        what = NOT_RUNS[run.tags[KIND_TAG]]
+        raise fail(f"run {run_id!r} is {what}, not a judgekit run")
     return run
 
 
 def _experiment_runs(client: Any, experiment: str) -> list[ComparedRun]:
-    """The FINISHED judgekit runs of ``experiment`` (comparison summaries left out)."""
+    """The FINISHED judgekit runs of ``experiment`` (comparison summaries and optimisation
+    searches left out)."""
     found = client.get_experiment_by_name(experiment)
     if found is None:
         names = ", ".join(e.name for e in client.search_experiments()) or "none"
@@ -125,7 +133,7 @@ def _experiment_runs(client: Any, experiment: str) -> list[ComparedRun]:
         token = page.token
         if not token:
             break
-    runs = [r for r in runs if r.tags.get(KIND_TAG) != "comparison"]
+    runs = [r for r in runs if r.tags.get(KIND_TAG) not in NOT_RUNS]
     if not runs:
         raise fail(f"no FINISHED judgekit runs in experiment {experiment!r}; run judgekit first")
     return runs

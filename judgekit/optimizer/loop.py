@@ -48,8 +48,9 @@ log = logging.getLogger("judgekit")
 KIND_TAG = "judgekit.kind"
 
 
-class Interrupted(JudgekitError):
-    """Ctrl-C stopped the search; what it found is kept."""
+class Interrupted(JudgekitError, KeyboardInterrupt):
+    """Ctrl-C stopped the search; what it found is kept. A KeyboardInterrupt too, so the
+    optimisation's MLflow run ends KILLED, as an interrupted run does."""
 
     exit_code = 130
 
