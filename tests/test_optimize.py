@@ -413,3 +413,64 @@ def test_ctrl_c_keeps_the_candidates_and_judges_no_test_row(workdir: Path) -> No
     experiment = client.get_experiment_by_name("judgekit").experiment_id
     (parent,) = client.search_runs([experiment], "tags.`judgekit.kind` = 'optimization'")
     assert parent.info.status == "KILLED"
+
+
+def _pointwise_rows(path: Path, n: int = 60) -> list[dict]:
+    """Two responses per prompt; each says its own quality, the human label (0-4)."""
+    rows = []
+    for i in range(n):
+        label = i % 5
+        rows.append(
+            {
+                "prompt": f"prompt {i // 2}",
+                "response": f"an answer of quality {label}",
+                "helpfulness": label,
+            }
+        )
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def _pointwise_judge(request):  # noqa: ANN001, ANN202
+    if request.model == REFLECTOR:
+        return f"```\n{MAGIC}\n```"
+    system = " ".join(str(m["content"]) for m in request.messages if m["role"] == "system")
+    text = request.last_user_text
+    quality = int(text[text.index("of quality ") + len("of quality ")])
+    return json.dumps({"helpfulness": quality if MAGIC in system else 2})
+
+
+def test_gepa_on_a_range_score_optimises_qwk(workdir: Path) -> None:
+    _pointwise_rows(workdir / "data.jsonl")
+    with FakeJudge(_pointwise_judge) as judge:
+        proc = run_cli(
+            [
+                "optimize",
+                *judge_overrides(judge),
+                "prompt=v2",
+                "score=helpfulness",
+                "dataset=jsonl",
+                "dataset.path=data.jsonl",
+                *reflection_overrides(judge.url),
+                "optimize.budget_calls=60",
+                "optimize.out_dir=out",
+                "tracking.enabled=false",
+            ],
+            workdir,
+        )
+    assert proc.returncode == 0, proc.stderr
+    summary = _summary(workdir)
+    assert summary["objective"] == "qwk"
+    assert summary["chosen"]["name"].startswith("v2_opt")
+    paired = pd.read_csv(workdir / "out" / "paired.csv").set_index("statistic")
+    assert paired.loc["qwk", "verdict"] == "better"
+    for role, column in (("seed", "a"), ("chosen", "b")):
+        run_dir = next((workdir / "out" / "test").glob(f"{role}-*"))
+        results = pd.read_parquet(run_dir / "results.parquet")
+        qwk = cohen_kappa_score(
+            results["human"].astype(int),
+            results["judge"].astype(int),
+            weights="quadratic",
+            labels=[0, 1, 2, 3, 4],
+        )
+        assert paired.loc["qwk", column] == pytest.approx(qwk, abs=1e-9)
