@@ -307,6 +307,7 @@ def test_a_budget_too_small_for_a_candidate_keeps_the_seed_and_judges_test_once(
         (["optimize.objective=qwk"], "optimize.objective"),
         (["optimize.objective=fairness"], "optimize.objective"),
         (["optimize.budget_calls=0"], "optimize.budget_calls"),
+        (["optimize.method=fewshot", "optimize.budget_calls=5"], "optimize.budget_calls"),
         (["optimize.method=anneal"], "optimize.method"),
         (["optimize.score=helpfulness"], "optimize.score"),
         (["optimize.method=fewshot", "optimize.split=[0.98,0.01,0.01]"], "optimize.split"),
@@ -474,3 +475,13 @@ def test_gepa_on_a_range_score_optimises_qwk(workdir: Path) -> None:
             labels=[0, 1, 2, 3, 4],
         )
         assert paired.loc["qwk", column] == pytest.approx(qwk, abs=1e-9)
+
+
+def test_bad_input_leaves_no_output_directory(workdir: Path) -> None:
+    write_pairs(workdir / "pairs.jsonl")
+    with FakeJudge(responder()) as judge:
+        proc = _optimize(
+            workdir, judge, ["optimize.method=fewshot", "optimize.split=[0.98,0.01,0.01]"]
+        )
+    assert proc.returncode == 2
+    assert not (workdir / "out").exists()

@@ -66,10 +66,11 @@ def optimize_config(cfg: Config, *, config_dirs: list[Path] | None = None) -> Op
             f"(dataset.fields.scores: {', '.join(cfg.dataset.fields.scores) or 'none'})"
         )
     reflection = _reflection_judge(cfg, dirs)
-    out_dir = _out_dir(cfg)
-    home = dirs[0].resolve() if dirs else out_dir / "conf"
     prepared = prepare(cfg)
     splits = split_examples(prepared.examples, spec.name, list(opt.split), seed=opt.seed)
+    _check_budget(cfg, splits)
+    out_dir = _out_dir(cfg)  # created only once every setup check has passed
+    home = dirs[0].resolve() if dirs else out_dir / "conf"
     _write_splits(out_dir, splits)
     with ExitStack() as stack:
         return _optimize(stack, cfg, prepared, splits, reflection, out_dir, home, dirs, objective)
@@ -203,6 +204,19 @@ def _reflection_judge(cfg: Config, dirs: list[Path]) -> JudgeConfig | None:
         )
     _key_for(judge)  # a missing key is a setup error now, not after the first judge calls
     return judge
+
+
+def _check_budget(cfg: Config, splits: Splits) -> None:
+    """The budget must at least pay for judging the seed on dev (before any call)."""
+    from judgekit.design import per_example, swaps
+
+    seed_on_dev = len(splits.dev) * per_example(swaps(cfg))
+    if cfg.optimize.budget_calls < seed_on_dev:
+        raise ConfigError(
+            f"optimize.budget_calls: {cfg.optimize.budget_calls} cannot pay for judging the seed "
+            f"prompt on the {len(splits.dev)} dev rows ({seed_on_dev} calls), let alone a "
+            f"candidate; give {seed_on_dev} or more (a candidate costs about as much again)"
+        )
 
 
 def _out_dir(cfg: Config) -> Path:
