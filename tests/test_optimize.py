@@ -485,3 +485,30 @@ def test_bad_input_leaves_no_output_directory(workdir: Path) -> None:
         )
     assert proc.returncode == 2
     assert not (workdir / "out").exists()
+
+
+def test_both_spends_half_on_instructions_then_adds_demonstrations(workdir: Path) -> None:
+    write_pairs(workdir / "pairs.jsonl")
+    with FakeJudge(responder()) as judge:
+        proc = _optimize(
+            workdir,
+            judge,
+            [
+                *reflection_overrides(judge.url),
+                "optimize.method=both",
+                "optimize.budget_calls=120",
+                "optimize.max_demos=1",
+                "tracking.enabled=false",
+            ],
+        )
+        total = judge.counters.requests_total
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(workdir / "out" / "candidates.csv")
+    gepa, fewshot = table[table["method"] == "gepa"], table[table["method"] == "fewshot"]
+    assert len(gepa) >= 1 and len(fewshot) >= 1
+    assert gepa["calls"].max() <= 60  # proposed within the first half of the budget
+    assert set(fewshot["parent"]) <= set(gepa["name"]) | {"pairwise_v1"}
+    summary = _summary(workdir)
+    assert summary["calls"]["spent"] <= 120
+    assert total - 2 * len(json.loads((workdir / "out" / "splits.json").read_text())["test"]) <= 120
+    assert MAGIC in Path(summary["chosen"]["path"]).read_text()
