@@ -93,3 +93,29 @@ def test_an_init_project_runs_with_the_local_judge(model_path: Path, tmp_path: P
     assert sorted(r.data.params["prompt.name"] for r in runs) == ["my_prompt", "v2"]
     assert all(r.data.metrics["quality/n_total"] == 3 for r in runs)
     assert all(r.data.metrics["quality/n_scored"] >= 2 for r in runs)
+
+
+def test_optimize_with_the_local_judge_as_judge_and_reflection_model(
+    model_path: Path, tmp_path: Path
+) -> None:
+    """gepa's whole path on the real model: minibatch, reflection through llama.cpp, dev, test."""
+    import json
+
+    proc = run_cli(
+        [
+            "optimize",
+            "optimize.reflection_model=local",
+            "optimize.budget_calls=27",  # the seed on 10 dev rows, then one reflection step
+            "optimize.minibatch_size=3",
+            "optimize.out_dir=opt",
+        ],
+        tmp_path,
+        timeout=1800,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((tmp_path / "opt" / "summary.json").read_text())
+    assert summary["splits"] == {"train": 20, "dev": 10, "test": 10, "unlabelled": 0}
+    assert summary["calls"]["spent"] <= 27
+    assert summary["calls"]["reflection"] >= 1 or summary["stopped"] != "budget"
+    assert summary["test_runs"]["seed"]  # the held-out test, judged with the seed at least
+    assert (tmp_path / "opt" / "candidates.csv").exists()
