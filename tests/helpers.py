@@ -26,6 +26,22 @@ TEST_KEY = "sk-judgekit-test-4f1c9e2a7b6d"  # distinctive: tests scan written fi
 FAST_RETRIES = ["judge.retry_backoff_s=0.01", "judge.retry_max_wait_s=0.2"]
 
 
+PAIRS_FILE_OVERRIDES = [
+    "score=preference",
+    "prompt=pairwise_v1",
+    "dataset=pairwise_jsonl",
+    "dataset.path=pairs.jsonl",
+    "dataset.fields.id=qid",
+    "dataset.fields.prompt=question",
+    "dataset.fields.extra.response_a=ans1",
+    "dataset.fields.extra.response_b=ans2",
+    "dataset.fields.scores.preference=winner",
+    "++dataset.fields.label_map={model_a: A, model_b: B, tie: tie}",
+]
+"""A pairwise run on ``pairs.jsonl`` with columns qid, question, ans1, ans2 and winner
+(model_a / model_b / tie), as several tests write it."""
+
+
 def judge_overrides(judge: FakeJudge, *, key: bool = True) -> list[str]:
     """Overrides that point ``judge=openai_compatible`` at a fake judge."""
     return [

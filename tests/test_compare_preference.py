@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from helpers import judge_overrides, run_cli
+from helpers import PAIRS_FILE_OVERRIDES, judge_overrides, run_cli
 
 from judgekit.cli.compare import main
 from judgekit.compare.records import ComparedRun
@@ -62,16 +62,7 @@ def _run(workdir: Path, responder, out: str) -> None:  # noqa: ANN001
         proc = run_cli(
             [
                 *judge_overrides(judge),
-                "score=preference",
-                "prompt=pairwise_v1",
-                "dataset=pairwise_jsonl",
-                "dataset.path=pairs.jsonl",
-                "dataset.fields.id=qid",
-                "dataset.fields.prompt=question",
-                "dataset.fields.extra.response_a=ans1",
-                "dataset.fields.extra.response_b=ans2",
-                "dataset.fields.scores.preference=winner",
-                "++dataset.fields.label_map={model_a: A, model_b: B, tie: tie}",
+                *PAIRS_FILE_OVERRIDES,
                 f"hydra.run.dir={out}",
             ],
             workdir,

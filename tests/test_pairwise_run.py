@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import judge_overrides, run_cli
+from helpers import PAIRS_FILE_OVERRIDES, judge_overrides, run_cli
 
 from judgekit.testing.server import ChatRequest, FakeJudge
 
@@ -48,16 +48,7 @@ def _run(workdir: Path, responder, extra: list[str] | None = None) -> tuple[dict
         proc = run_cli(
             [
                 *judge_overrides(judge),
-                "score=preference",
-                "prompt=pairwise_v1",
-                "dataset=pairwise_jsonl",
-                "dataset.path=pairs.jsonl",
-                "dataset.fields.id=qid",
-                "dataset.fields.prompt=question",
-                "dataset.fields.extra.response_a=ans1",
-                "dataset.fields.extra.response_b=ans2",
-                "dataset.fields.scores.preference=winner",
-                "++dataset.fields.label_map={model_a: A, model_b: B, tie: tie}",
+                *PAIRS_FILE_OVERRIDES,
                 "judge.swap=true",
                 "hydra.run.dir=out",
                 *(extra or []),

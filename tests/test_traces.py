@@ -14,7 +14,14 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from helpers import file_run, judge_overrides, row_number, run_cli, write_jsonl
+from helpers import (
+    PAIRS_FILE_OVERRIDES,
+    file_run,
+    judge_overrides,
+    row_number,
+    run_cli,
+    write_jsonl,
+)
 from test_remote_tracking import mlflow_server  # noqa: F401  (a real `mlflow server` fixture)
 
 from judgekit.config.schema import FieldsConfig, TrackingConfig
@@ -209,16 +216,7 @@ def test_swap_logs_a_trace_per_order_as_the_judge_saw_it(workdir: Path) -> None:
         proc = run_cli(
             [
                 *judge_overrides(judge),
-                "score=preference",
-                "prompt=pairwise_v1",
-                "dataset=pairwise_jsonl",
-                "dataset.path=pairs.jsonl",
-                "dataset.fields.id=qid",
-                "dataset.fields.prompt=question",
-                "dataset.fields.extra.response_a=ans1",
-                "dataset.fields.extra.response_b=ans2",
-                "dataset.fields.scores.preference=winner",
-                "++dataset.fields.label_map={model_a: A, model_b: B, tie: tie}",
+                *PAIRS_FILE_OVERRIDES,
                 "judge.swap=true",
                 "hydra.run.dir=out",
                 f"tracking.uri={_uri(workdir)}",
