@@ -512,3 +512,42 @@ def test_both_spends_half_on_instructions_then_adds_demonstrations(workdir: Path
     assert summary["calls"]["spent"] <= 120
     assert total - 2 * len(json.loads((workdir / "out" / "splits.json").read_text())["test"]) <= 120
     assert MAGIC in Path(summary["chosen"]["path"]).read_text()
+
+
+def test_with_a_config_dir_candidates_land_in_it_and_run_like_any_prompt(workdir: Path) -> None:
+    write_pairs(workdir / "pairs.jsonl")
+    (workdir / "conf").mkdir()
+    with FakeJudge(responder(demos=True)) as judge:
+        proc = _optimize(
+            workdir,
+            judge,
+            [
+                "-cd",
+                "conf",
+                "optimize.method=fewshot",
+                "optimize.budget_calls=36",
+                "optimize.max_demos=1",
+                "tracking.enabled=false",
+            ],
+        )
+        assert proc.returncode == 0, proc.stderr
+        chosen = _summary(workdir)["chosen"]["name"]
+        assert (workdir / "conf" / "prompt" / f"{chosen}.yaml").exists()
+        assert not (workdir / "out" / "conf").exists()
+        judge.reset_counters()
+        run = run_cli(
+            [
+                "-cd",
+                "conf",
+                *judge_overrides(judge),
+                *[o for o in data_overrides() if not o.startswith("prompt=")],
+                f"prompt={chosen}",
+                "hydra.run.dir=again",
+                "tracking.enabled=false",
+            ],
+            workdir,
+        )
+        assert run.returncode == 0, run.stderr
+        # the chosen prompt was judged on dev and test (cached): only the train rows are new
+        train = json.loads((workdir / "out" / "splits.json").read_text())["train"]
+        assert judge.counters.requests_total == len(train)
