@@ -277,6 +277,7 @@ def test_fewshot_finds_demonstrations_and_the_python_api_returns_the_result(
     assert kappa["verdict"] == "better"
 
 
+@pytest.mark.slow  # ~10-20 s: CI runs it (pytest -m 'slow or not slow')
 def test_a_budget_too_small_for_a_candidate_keeps_the_seed_and_judges_test_once(
     workdir: Path,
 ) -> None:
@@ -353,6 +354,7 @@ def _kappa(human: pd.Series, judge: pd.Series) -> float:
     return 0.0 if math.isnan(value) else float(value)
 
 
+@pytest.mark.slow  # ~10-20 s: CI runs it (pytest -m 'slow or not slow')
 def test_compare_on_the_experiment_leaves_the_search_runs_out(gepa_run: dict) -> None:
     workdir = gepa_run["workdir"]
     proc = run_cli(
@@ -366,6 +368,7 @@ def test_compare_on_the_experiment_leaves_the_search_runs_out(gepa_run: dict) ->
     assert set(table["run_id"]) == seed_ids | chosen_ids  # the two test runs of each search
 
 
+@pytest.mark.slow  # ~10-20 s: CI runs it (pytest -m 'slow or not slow')
 def test_ctrl_c_keeps_the_candidates_and_judges_no_test_row(workdir: Path) -> None:
     import os
     import signal
@@ -487,6 +490,7 @@ def test_bad_input_leaves_no_output_directory(workdir: Path) -> None:
     assert not (workdir / "out").exists()
 
 
+@pytest.mark.slow  # ~10-20 s: CI runs it (pytest -m 'slow or not slow')
 def test_both_spends_half_on_instructions_then_adds_demonstrations(workdir: Path) -> None:
     write_pairs(workdir / "pairs.jsonl")
     with FakeJudge(responder()) as judge:
@@ -514,6 +518,7 @@ def test_both_spends_half_on_instructions_then_adds_demonstrations(workdir: Path
     assert MAGIC in Path(summary["chosen"]["path"]).read_text()
 
 
+@pytest.mark.slow  # ~10-20 s: CI runs it (pytest -m 'slow or not slow')
 def test_with_a_config_dir_candidates_land_in_it_and_run_like_any_prompt(workdir: Path) -> None:
     write_pairs(workdir / "pairs.jsonl")
     (workdir / "conf").mkdir()
