@@ -218,6 +218,10 @@ def test_the_search_is_an_mlflow_parent_run_with_a_child_per_candidate(gepa_run:
     parent_id = _summary(workdir)["run_id"]
     parent = client.get_run(parent_id)
     assert parent.data.tags["judgekit.kind"] == "optimization"
+    params = parent.data.params
+    assert params["optimize.objective"] == "kappa" and params["optimize.method"] == "gepa"
+    assert params["optimize.budget_calls"] == str(BUDGET) and params["prompt.name"] == "pairwise_v1"
+    assert int(params["split.train"]) + int(params["split.dev"]) + int(params["split.test"]) == 48
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["test/difference/kappa"] == pytest.approx(1.0)
     curve = client.get_metric_history(parent_id, "best_dev_kappa")

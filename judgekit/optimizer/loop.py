@@ -97,6 +97,7 @@ def _optimize(
         same = cfg.judge.local is not None and reflection.local == cfg.judge.local
         reflection = judge if same else local_judge(stack, reflection)[0]
     parent = stack.enter_context(_parent_run(cfg, objective, splits))
+    _log_setup(parent, cfg, objective, splits)
     budget = Budget(opt.budget_calls)
     evaluator = Evaluator(
         cfg,
@@ -266,6 +267,21 @@ def _parent_run(cfg: Config, objective: str, splits: Splits) -> Any:
         "judgekit.dataset": cfg.dataset.name,
     }
     return mlflow_run(cfg.tracking, name, tags, keep_going=True)
+
+
+def _log_setup(parent: Any, cfg: Config, objective: str, splits: Splits) -> None:
+    """The parent run's params: the run's config (the seed), every ``optimize.*`` key, the
+    objective in use and the split sizes."""
+    if parent is None:
+        return
+    from judgekit.secrets import redact_config
+    from judgekit.tracking.runs import flatten_params
+
+    params = flatten_params(redact_config(cfg))
+    params |= {f"optimize.{k}": str(v) for k, v in dataclasses.asdict(cfg.optimize).items()}
+    params["optimize.objective"] = objective
+    params |= {f"split.{name}": str(n) for name, n in _sizes(splits).items()}
+    parent.log_params(params)
 
 
 def _record(search: Search, parent: Any, out_dir: Path, objective: str) -> None:
