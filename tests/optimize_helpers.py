@@ -20,6 +20,8 @@ import numpy as np
 from judgekit.testing.server import ChatRequest, Reply
 
 MAGIC = "Prefer the response that contains the word GOOD."
+REFLECTION_PROMPT = "I provided an assistant with the following instructions"
+"""How gepa's reflection prompt begins (when the judge itself is the reflection model)."""
 REFLECTOR = "reflector"
 
 
@@ -64,7 +66,7 @@ def responder(*, demos: bool = False):  # noqa: ANN201
     """The prompt-sensitive judge, and the reflection model on the same server."""
 
     def respond(request: ChatRequest) -> Reply | str:
-        if request.model == REFLECTOR:
+        if request.model == REFLECTOR or REFLECTION_PROMPT in request.last_user_text:
             text = request.last_user_text
             seed = text.split("```")[1].strip() if text.count("```") >= 2 else ""
             return f"Here are better instructions:\n```\n{seed} {MAGIC}\n```"
@@ -88,8 +90,8 @@ def reflection_overrides(url: str) -> list[str]:
 
 def question_of(body: dict) -> str | None:
     """The question a judge request shows last (None for a reflection request)."""
-    if body.get("model") == REFLECTOR:
-        return None
     last = [m for m in body["messages"] if m["role"] == "user"][-1]["content"]
+    if body.get("model") == REFLECTOR or REFLECTION_PROMPT in last:
+        return None
     start = last.index("[USER PROMPT]") + len("[USER PROMPT]")
     return last[start : last.index("[/USER PROMPT]")].strip()

@@ -306,7 +306,6 @@ def test_a_budget_too_small_for_a_candidate_keeps_the_seed_and_judges_test_once(
 @pytest.mark.parametrize(
     ("extra", "key"),
     [
-        ([], "optimize.reflection_model"),
         (["optimize.split=[0.5,0.5]"], "optimize.split"),
         (["optimize.split=[0.7,0.2,0.2]"], "optimize.split"),
         (["optimize.objective=qwk"], "optimize.objective"),
@@ -314,6 +313,7 @@ def test_a_budget_too_small_for_a_candidate_keeps_the_seed_and_judges_test_once(
         (["optimize.budget_calls=0"], "optimize.budget_calls"),
         (["optimize.method=fewshot", "optimize.budget_calls=5"], "optimize.budget_calls"),
         (["optimize.method=anneal"], "optimize.method"),
+        (["optimize.reflection_model=no_such_judge_option"], "optimize.reflection_model"),
         (["optimize.score=helpfulness"], "optimize.score"),
         (["optimize.method=fewshot", "optimize.split=[0.98,0.01,0.01]"], "optimize.split"),
     ],
@@ -328,7 +328,7 @@ def test_bad_input_is_one_line_and_exit_2_before_any_call(
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"judgekit: error: {key}"), proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert "Traceback" not in proc.stderr and not proc.stdout.strip()
 
 
 def _prompt_file(workdir: Path, name: str) -> Path:
@@ -560,3 +560,17 @@ def test_with_a_config_dir_candidates_land_in_it_and_run_like_any_prompt(workdir
         # the chosen prompt was judged on dev and test (cached): only the train rows are new
         train = json.loads((workdir / "out" / "splits.json").read_text())["train"]
         assert judge.counters.requests_total == len(train)
+
+
+def test_without_a_reflection_model_the_judge_reflects_on_its_own_answers(workdir: Path) -> None:
+    from optimize_helpers import REFLECTION_PROMPT
+
+    write_pairs(workdir / "pairs.jsonl")
+    with FakeJudge(responder()) as judge:
+        proc = _optimize(workdir, judge, ["optimize.budget_calls=60", "tracking.enabled=false"])
+        bodies = judge.counters.bodies
+    assert proc.returncode == 0, proc.stderr
+    reflections = [b for b in bodies if REFLECTION_PROMPT in b["messages"][-1]["content"]]
+    assert reflections and all(b["model"] == "fake-judge" for b in reflections)
+    assert all("response_format" not in b for b in reflections)  # free text, not the score JSON
+    assert MAGIC in Path(_summary(workdir)["chosen"]["path"]).read_text()

@@ -63,7 +63,7 @@ class OptimizeConfig:
     train split) or ``both`` (instructions, then demonstrations)."""
     reflection_model: str | None = None
     """The model that proposes new instructions (``gepa``/``both``): a judge option name (e.g.
-    ``local_1_5b``) or a litellm model string (e.g. ``openai/gpt-4o-mini``)."""
+    ``local_1_5b``) or a litellm model string (e.g. ``openai/gpt-4o-mini``); null: the judge."""
     reflection_api_base: str | None = None
     """Endpoint of a litellm ``reflection_model`` (a judge option brings its own)."""
     reflection_api_key_env: str | None = None

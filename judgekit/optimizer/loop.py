@@ -179,27 +179,28 @@ def _key_for(judge: JudgeConfig) -> str | None:
 
 
 def _reflection_judge(cfg: Config, dirs: list[Path]) -> JudgeConfig | None:
-    """The reflection model's judge config: a judge option by name, else a litellm model."""
+    """The reflection model's judge config: a judge option by name, else a litellm model; the
+    run's own judge when none is named."""
     opt = cfg.optimize
     if opt.method == "fewshot":
         return None
-    if not opt.reflection_model:
-        raise ConfigError(
-            f"optimize.reflection_model: needed by optimize.method={opt.method}; give a judge "
-            "option (e.g. local_1_5b) or a litellm model (e.g. openai/gpt-4o-mini), or use "
-            "optimize.method=fewshot"
+    if not opt.reflection_model:  # the judge reflects on its own answers
+        log.info(
+            "optimize.reflection_model not set: the judge (%s) is the reflection model",
+            cfg.judge.name,
         )
+        return _as_reflection(cfg.judge)
     from judgekit.config.compose import compose_config, conf_dir, to_config
     from judgekit.config.userdirs import group_options
 
     options = {o for d in [conf_dir(), *dirs] for o in group_options(Path(d), "judge")}
     if opt.reflection_model in options:
         composed = compose_config([f"judge={opt.reflection_model}"], config_dirs=dirs)
-        judge = to_config(composed, config_dirs=dirs).judge
-        judge = replace(judge, structured_output="false", max_tokens=max(judge.max_tokens, 1024))
+        judge = _as_reflection(to_config(composed, config_dirs=dirs).judge)
     else:
         from judgekit.optimizer.reflection import litellm_reflection_judge
 
+        _check_litellm_model(opt.reflection_model, sorted(options))
         judge = litellm_reflection_judge(
             opt.reflection_model, opt.reflection_api_base, opt.reflection_api_key_env
         )
@@ -218,6 +219,26 @@ def _check_budget(cfg: Config, splits: Splits) -> None:
             f"prompt on the {len(splits.dev)} dev rows ({seed_on_dev} calls), let alone a "
             f"candidate; give {seed_on_dev} or more (a candidate costs about as much again)"
         )
+
+
+def _check_litellm_model(model: str, options: list[str]) -> None:
+    """A reflection model that is no judge option must be a model litellm can route."""
+    import litellm
+
+    litellm.suppress_debug_info = True  # its provider list would be printed on stdout
+    try:
+        litellm.get_llm_provider(model)
+    except Exception:  # litellm's BadRequestError: no provider for this name
+        raise ConfigError(
+            f"optimize.reflection_model: {model!r} is neither a judge option "
+            f"({', '.join(options)}) nor a litellm model (provider/name, e.g. "
+            "openai/gpt-4o-mini)"
+        ) from None
+
+
+def _as_reflection(judge: JudgeConfig) -> JudgeConfig:
+    """A judge config used to write instructions: free text, and room to write them."""
+    return replace(judge, structured_output="false", max_tokens=max(judge.max_tokens, 1024))
 
 
 def _out_dir(cfg: Config) -> Path:
