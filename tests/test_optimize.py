@@ -224,6 +224,10 @@ def test_the_search_is_an_mlflow_parent_run_with_a_child_per_candidate(gepa_run:
     assert int(params["split.train"]) + int(params["split.dev"]) + int(params["split.test"]) == 48
     assert parent.info.status == "FINISHED"
     assert parent.data.metrics["test/difference/kappa"] == pytest.approx(1.0)
+    low, high = (parent.data.metrics[f"test/seed/accuracy_ci_{e}"] for e in ("low", "high"))
+    assert low <= parent.data.metrics["test/seed/accuracy"] <= high
+    table = pd.read_csv(workdir / "out" / "metrics.csv")
+    assert len(table) == 2 and {"kappa_ci_low", "kappa_ci_high"} <= set(table.columns)
     curve = client.get_metric_history(parent_id, "best_dev_kappa")
     assert [m.value for m in curve][-1] == pytest.approx(1.0)
     steps = [m.step for m in curve]
@@ -312,6 +316,9 @@ def test_a_budget_too_small_for_a_candidate_keeps_the_seed_and_judges_test_once(
         (["optimize.objective=fairness"], "optimize.objective"),
         (["optimize.budget_calls=0"], "optimize.budget_calls"),
         (["optimize.method=fewshot", "optimize.budget_calls=5"], "optimize.budget_calls"),
+        (["optimize.method=both", "optimize.budget_calls=20"], "optimize.budget_calls"),
+        (["optimize.seed=-1"], "optimize.seed"),
+        (["optimize.method=fewshot", "cache.mode=off"], "cache.mode"),
         (["optimize.method=anneal"], "optimize.method"),
         (["optimize.reflection_model=no_such_judge_option"], "optimize.reflection_model"),
         (["optimize.score=helpfulness"], "optimize.score"),
@@ -421,6 +428,22 @@ def test_ctrl_c_keeps_the_candidates_and_judges_no_test_row(workdir: Path) -> No
     experiment = client.get_experiment_by_name("judgekit").experiment_id
     (parent,) = client.search_runs([experiment], "tags.`judgekit.kind` = 'optimization'")
     assert parent.info.status == "KILLED"
+    with FakeJudge(responder()) as judge:  # the same command again resumes into the same dir
+        args = [
+            a if not a.startswith("judge.api_base=") else f"judge.api_base={judge.url}"
+            for a in args
+        ]
+        args = [
+            a
+            if not a.startswith("optimize.reflection_api_base=")
+            else f"optimize.reflection_api_base={judge.url}"
+            for a in args
+        ]
+        again = run_cli([*args, "optimize.budget_calls=80"], workdir)
+    assert again.returncode == 0, again.stderr
+    assert (workdir / "out" / "summary.json").exists()
+    finished = run_cli([*args, "optimize.budget_calls=80"], workdir)
+    assert finished.returncode == 2 and "holds a finished optimisation" in finished.stderr
 
 
 def _pointwise_rows(path: Path, n: int = 60) -> list[dict]:
@@ -514,7 +537,7 @@ def test_both_spends_half_on_instructions_then_adds_demonstrations(workdir: Path
     table = pd.read_csv(workdir / "out" / "candidates.csv")
     gepa, fewshot = table[table["method"] == "gepa"], table[table["method"] == "fewshot"]
     assert len(gepa) >= 1 and len(fewshot) >= 1
-    assert gepa["calls"].max() <= 60  # proposed within the first half of the budget
+    assert gepa["calls_total"].max() <= 60  # proposed within the first half of the budget
     assert set(fewshot["parent"]) <= set(gepa["name"]) | {"pairwise_v1"}
     summary = _summary(workdir)
     assert summary["calls"]["spent"] <= 120
@@ -574,3 +597,22 @@ def test_without_a_reflection_model_the_judge_reflects_on_its_own_answers(workdi
     assert reflections and all(b["model"] == "fake-judge" for b in reflections)
     assert all("response_format" not in b for b in reflections)  # free text, not the score JSON
     assert MAGIC in Path(_summary(workdir)["chosen"]["path"]).read_text()
+
+
+def test_the_search_objective_counts_a_failed_row_as_the_worst_answer() -> None:
+    from judgekit.config.schema import RubricLabel, ScoreSpec
+    from judgekit.optimizer.evaluate import search_objective
+
+    labels = {
+        "A": RubricLabel(value=0.0),
+        "tie": RubricLabel(value=0.5),
+        "B": RubricLabel(value=1.0),
+    }
+    spec = ScoreSpec(name="preference", kind="preference", labels=labels)
+    rows = pd.DataFrame({"human": [0.0, 1.0, 0.0, 1.0], "judge": [0.0, 1.0, math.nan, math.nan]})
+    # the two failures count as wrong (A <-> B): 2 of 4 right, not 2 of 2
+    assert search_objective(rows, spec, "accuracy") == pytest.approx(0.5)
+    scale = ScoreSpec(name="helpfulness", minimum=0, maximum=4)
+    rows = pd.DataFrame({"human": [0.0, 4.0, 1.0], "judge": [0.0, 4.0, math.nan]})
+    # the failure becomes 4 (the far end from 1): |1 - 4| = 3 over 3 rows
+    assert search_objective(rows, scale, "mae") == pytest.approx(1.0)

@@ -82,3 +82,21 @@ def test_too_few_rows_for_a_split_is_a_dataset_error() -> None:
     examples = _examples(n_groups=3)
     with pytest.raises(DatasetError, match=r"optimize.split: .* leaves the .* split empty"):
         split_examples(examples, "helpfulness", [0.9, 0.05, 0.05], seed=0)
+
+
+@pytest.mark.parametrize(
+    ("n", "n_labels", "fractions", "sizes"),
+    [
+        (60, 10, [0.5, 0.25, 0.25], (30, 15, 15)),
+        (30, 3, [0.6, 0.2, 0.2], (18, 6, 6)),
+        (12, 6, [0.5, 0.25, 0.25], (6, 3, 3)),  # two rows per stratum: test is not starved
+    ],
+)
+def test_split_sizes_follow_the_fractions_even_with_small_strata(
+    n: int, n_labels: int, fractions: list[float], sizes: tuple[int, int, int]
+) -> None:
+    examples = [Example(f"r{i}", {}, {"s": float(i % n_labels)}, group=f"g{i}") for i in range(n)]
+    for seed in range(5):
+        splits = split_examples(examples, "s", fractions, seed=seed)
+        got = (len(splits.train), len(splits.dev), len(splits.test))
+        assert all(abs(a - b) <= 1 for a, b in zip(got, sizes, strict=True)), (seed, got)

@@ -90,6 +90,8 @@ class OptimizeConfig:
                 f"optimize.method: {self.method!r} is not valid; use {valid}"
             ) from None
         _check_split(list(self.split))
+        if self.seed < 0:
+            raise ConfigError(f"optimize.seed: {self.seed} is not valid; use 0 or more")
         for key in ("budget_calls", "max_demos", "minibatch_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(

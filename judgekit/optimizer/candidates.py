@@ -55,7 +55,9 @@ class Candidate:
     train: float | None = None
     """The objective on the train rows it was judged on (a gepa minibatch), if any."""
     calls: int = 0
-    """Calls spent when it was proposed (cumulative, for the best-so-far curve)."""
+    """Calls the search had spent when it was proposed (for the best-so-far curve)."""
+    cost: int = 0
+    """Calls spent judging this candidate (requests new to the search)."""
     path: Path | None = None
     """Its prompt YAML, once written."""
     run_id: str | None = None

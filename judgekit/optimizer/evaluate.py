@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from judgekit.config.optimize import MINIMISED
@@ -27,6 +28,8 @@ from judgekit.records import JudgeResponse
 
 __all__ = [
     "Budget",
+    "misses",
+    "search_objective",
     "BudgetExhausted",
     "Evaluation",
     "Evaluator",
@@ -69,18 +72,28 @@ class Budget:
     def left(self) -> int:
         return self.limit - self.spent
 
-    def require(self, calls: int, what: str) -> None:
-        """Raise :class:`BudgetExhausted` unless ``calls`` more fit in the budget."""
-        if calls > self.left:
+    @property
+    def sent(self) -> int:
+        return self.judge_calls + self.reflection_calls
+
+    def charge(self, keys: list[str], misses: int, what: str) -> None:
+        """Charge a step's requests, or raise :class:`BudgetExhausted` (nothing charged) when
+        they do not fit: both the requests new to the search, and the calls the step would
+        really send (``misses``: requests the cache cannot answer, e.g. an earlier failure, which
+        is not cached and is called again)."""
+        new = self.new(keys)
+        if len(new) > self.left or self.sent + misses > self.limit:
             raise BudgetExhausted(
-                f"optimize.budget_calls: {what} needs {calls} calls, {self.left} of "
-                f"{self.limit} left"
+                f"optimize.budget_calls: {what} needs {len(new)} new requests "
+                f"({misses} not in the cache), {self.left} of {self.limit} left"
             )
+        self.seen.update(new)
 
 
 class Counted:
-    """A client below the response cache that counts the calls really sent (a guard too: past
-    the budget it sends nothing and answers ``not_run``)."""
+    """A client below the response cache that counts the calls really sent; a guard too: a call
+    past the budget raises :class:`BudgetExhausted` instead of being sent (never reached when
+    each step is charged first)."""
 
     def __init__(self, inner: JudgeClient, budget: Budget, kind: str) -> None:
         self.inner, self.budget, self.kind = inner, budget, kind
@@ -89,9 +102,8 @@ class Counted:
         return self.inner.request_params(messages)
 
     async def complete(self, messages: list[dict[str, str]]) -> JudgeResponse:
-        sent = self.budget.judge_calls + self.budget.reflection_calls
-        if sent >= self.budget.limit:  # never reached: a step's calls are checked before it starts
-            return JudgeResponse(None, failure="not_run", detail="optimize.budget_calls reached")
+        if self.budget.sent >= self.budget.limit:
+            raise BudgetExhausted(f"optimize.budget_calls: {self.budget.limit} calls sent")
         if self.kind == "reflection":
             self.budget.reflection_calls += 1
         else:
@@ -125,6 +137,48 @@ def request_key_for(judge: JudgeConfig, client: Any, messages: list[dict[str, An
     if judge.local is not None:
         params = {**params, "api_base": "judgekit-local"}
     return request_key(params)
+
+
+def misses(cache: Any, keys: list[str]) -> int:
+    """How many of ``keys`` the response cache cannot answer (every one without a cache)."""
+    if cache is None:
+        return len(set(keys))
+    return sum(cache.get(k, count_miss=False) is None for k in dict.fromkeys(keys))
+
+
+def search_objective(rows: pd.DataFrame, spec: ScoreSpec, objective: str) -> float:
+    """The objective on ``rows`` with every failed row counted as the judge's worst answer
+    (the other verdict of a pair; the far end of the scale from the human label), so a prompt
+    that makes the judge fail on hard rows is not scored on the easy ones only. Used to choose
+    between candidates; the figures reported on the test split are judgekit's usual ones."""
+    human = rows["human"].to_numpy(dtype=float)
+    judge = rows["judge"].to_numpy(dtype=float).copy()
+    failed = ~np.isfinite(judge) & np.isfinite(human)
+    low, high = _bounds(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if spec.kind == "preference":
+            from judgekit.stats.pairwise import pairwise_agreement
+
+            judge[failed] = np.where(human[failed] == 0.0, 1.0, 0.0)  # A <-> B, tie -> A
+            stats = pairwise_agreement(human, judge, resamples=0)
+        else:
+            from judgekit.stats.pointwise import agreement
+
+            h = human[failed]
+            judge[failed] = np.where(h - low >= high - h, low, high)
+            stats = agreement(
+                human, judge, minimum=low, maximum=high, integer=spec.is_integer_scale
+            )
+    value = stats.get(objective)
+    return math.nan if value is None else float(value)
+
+
+def _bounds(spec: ScoreSpec) -> tuple[float, float]:
+    if spec.minimum is not None and spec.maximum is not None:
+        return float(spec.minimum), float(spec.maximum)
+    values = [float(r.value) for r in spec.labels.values()] or [0.0, 1.0]
+    return min(values), max(values)
 
 
 def objective_value(report: Any, score: str, objective: str) -> float:
@@ -182,9 +236,8 @@ class Evaluator:
             raise AssertionError(f"the search asked to judge held-out rows: {outside[:3]}")
         cfg = replace(self.cfg, prompt=prompt)
         render_all(examples, prompt, cfg.score, swap=swaps(cfg))
-        new = self.budget.new(self.keys(prompt, examples))
-        self.budget.require(len(new), what)
-        self.budget.seen.update(new)
+        keys = self.keys(prompt, examples)
+        self.budget.charge(keys, misses(self.cache, keys), what)
         prepared = PreparedRun(cfg, examples, self.api_key)
         before = self.budget.judge_calls
         client = cached(
@@ -194,7 +247,7 @@ class Evaluator:
             warnings.simplefilter("ignore")
             result, responses = judge_and_score(prepared, client)
         rows = result.results[result.results["score"] == self.spec.name].reset_index(drop=True)
-        value = objective_value(result.agreement, self.spec.name, self.objective)
+        value = search_objective(rows, self.spec, self.objective)
         step = 2 if swaps(cfg) else 1
         answers = {
             e.id: (responses.get(i * step) or JudgeResponse(None)).text or ""

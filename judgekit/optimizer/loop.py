@@ -65,13 +65,17 @@ def optimize_config(cfg: Config, *, config_dirs: list[Path] | None = None) -> Op
             f"optimize.score: {spec.name!r} has no human labels in dataset={cfg.dataset.name} "
             f"(dataset.fields.scores: {', '.join(cfg.dataset.fields.scores) or 'none'})"
         )
+    if cfg.cache.mode != "read_write":
+        raise ConfigError(
+            f"cache.mode: {cfg.cache.mode} cannot be used by judgekit optimize; it needs "
+            "read_write (the budget and a rerun rely on every answer being stored)"
+        )
     reflection = _reflection_judge(cfg, dirs)
+    out_dir = _out_dir(cfg)
     prepared = prepare(cfg)
     splits = split_examples(prepared.examples, spec.name, list(opt.split), seed=opt.seed)
     _check_budget(cfg, splits)
-    out_dir = _out_dir(cfg)  # created only once every setup check has passed
     home = dirs[0].resolve() if dirs else out_dir / "conf"
-    _write_splits(out_dir, splits)
     with ExitStack() as stack:
         return _optimize(stack, cfg, prepared, splits, reflection, out_dir, home, dirs, objective)
 
@@ -96,6 +100,10 @@ def _optimize(
     if reflection is not None and reflection.local is not None:
         same = cfg.judge.local is not None and reflection.local == cfg.judge.local
         reflection = judge if same else local_judge(stack, reflection)[0]
+    if cfg.optimize.method != "fewshot" and not cfg.optimize.reflection_model:
+        log.info("optimize.reflection_model not set: the judge reflects on its own answers")
+    _make_out_dir(out_dir)  # once every setup check has passed and the judge is up
+    _write_splits(out_dir, splits)
     parent = stack.enter_context(_parent_run(cfg, objective, splits))
     _log_setup(parent, cfg, objective, splits)
     budget = Budget(opt.budget_calls)
@@ -115,6 +123,9 @@ def _optimize(
         _search(search, cfg, reflection, cache, prepared.api_key)
     except KeyboardInterrupt:
         search.stopped = "interrupted"
+    except BaseException as err:  # SIGTERM's SystemExit, a run error: recorded, then raised
+        search.stopped, search.note = "error", str(err).splitlines()[0] if str(err) else ""
+        raise
     finally:
         _record(search, parent, out_dir, objective)
     chosen = search.best()
@@ -126,7 +137,7 @@ def _optimize(
         )
     run_id = getattr(parent, "run_id", None)
     tests = _judge_test(cfg, prepared, splits, seed, chosen, judge, dirs, home, out_dir, run_id)
-    paired = _compare(cfg, tests, spec, objective)
+    paired, table, command = _compare(cfg, tests, spec, objective)
     calls = {
         "spent": budget.spent,
         "judge": budget.judge_calls,
@@ -146,6 +157,9 @@ def _optimize(
         calls,
         search.stopped,
         run_id,
+        table,
+        command,
+        search.note,
     )
     _finish(result, parent)
     return result
@@ -184,11 +198,7 @@ def _reflection_judge(cfg: Config, dirs: list[Path]) -> JudgeConfig | None:
     opt = cfg.optimize
     if opt.method == "fewshot":
         return None
-    if not opt.reflection_model:  # the judge reflects on its own answers
-        log.info(
-            "optimize.reflection_model not set: the judge (%s) is the reflection model",
-            cfg.judge.name,
-        )
+    if not opt.reflection_model:  # the judge reflects on its own answers (logged later)
         return _as_reflection(cfg.judge)
     from judgekit.config.compose import compose_config, conf_dir, to_config
     from judgekit.config.userdirs import group_options
@@ -209,15 +219,21 @@ def _reflection_judge(cfg: Config, dirs: list[Path]) -> JudgeConfig | None:
 
 
 def _check_budget(cfg: Config, splits: Splits) -> None:
-    """The budget must at least pay for judging the seed on dev (before any call)."""
+    """The budget must at least pay for judging the seed on dev (``both``: with half of it,
+    the instructions' share), before any call."""
     from judgekit.design import per_example, swaps
 
+    opt = cfg.optimize
     seed_on_dev = len(splits.dev) * per_example(swaps(cfg))
-    if cfg.optimize.budget_calls < seed_on_dev:
+    share, what = opt.budget_calls, "optimize.budget_calls"
+    if opt.method == "both":
+        share, what = opt.budget_calls // 2, "optimize.budget_calls (half of it, with method=both)"
+    if share < seed_on_dev:
         raise ConfigError(
-            f"optimize.budget_calls: {cfg.optimize.budget_calls} cannot pay for judging the seed "
-            f"prompt on the {len(splits.dev)} dev rows ({seed_on_dev} calls), let alone a "
-            f"candidate; give {seed_on_dev} or more (a candidate costs about as much again)"
+            f"{what}: {share} cannot pay for judging the seed prompt on the {len(splits.dev)} "
+            f"dev rows ({seed_on_dev} calls), let alone a candidate; give "
+            f"{seed_on_dev * (2 if opt.method == 'both' else 1)} or more for "
+            f"optimize.budget_calls (a candidate costs about as much again)"
         )
 
 
@@ -242,19 +258,29 @@ def _as_reflection(judge: JudgeConfig) -> JudgeConfig:
 
 
 def _out_dir(cfg: Config) -> Path:
+    """Where the outputs go (made later): refused if it holds a finished optimisation, whose
+    test runs and summary would be overwritten; an interrupted one's is resumed."""
     if cfg.optimize.out_dir:
-        out = Path(cfg.optimize.out_dir)
+        out = Path(cfg.optimize.out_dir).resolve()
     else:
         now = datetime.now()
         stamp = f"{now:%H-%M-%S}-{cfg.prompt.name}-{secrets.token_hex(3)}"
-        out = Path("outputs") / "optimize" / f"{now:%Y-%m-%d}" / stamp
+        out = (Path("outputs") / "optimize" / f"{now:%Y-%m-%d}" / stamp).resolve()
+    if (out / "summary.json").exists() or any(out.glob("test/*/results.parquet")):
+        raise ConfigError(
+            f"optimize.out_dir: {out} holds a finished optimisation (summary.json, test runs); "
+            "give another directory (the same command replays from the cache, sending no call)"
+        )
+    if out.exists() and not os.access(out, os.W_OK):
+        raise ConfigError(f"optimize.out_dir: {out} is not writable")
+    return out
+
+
+def _make_out_dir(out: Path) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ConfigError(f"optimize.out_dir: cannot create {out} ({err.strerror})") from None
-    if not os.access(out, os.W_OK):
-        raise ConfigError(f"optimize.out_dir: {out} is not writable")
-    return out.resolve()
 
 
 def _write_splits(out_dir: Path, splits: Splits) -> None:
@@ -306,17 +332,28 @@ def _log_setup(parent: Any, cfg: Config, objective: str, splits: Splits) -> None
 
 
 def _record(search: Search, parent: Any, out_dir: Path, objective: str) -> None:
-    """Write every candidate's prompt file, ``candidates.csv`` and the curve; log them."""
+    """Write every candidate's prompt file, ``candidates.csv`` and the curve; log them.
+
+    A candidate proposed but never judged (the budget ran out first) is dropped, file and all.
+    """
     run_id = getattr(parent, "run_id", None)
+    judged = [search.seed]
     for candidate in search.candidates[1:]:
+        if candidate.train is None and candidate.dev is None:
+            if candidate.path is not None:
+                candidate.path.unlink(missing_ok=True)
+            continue
+        judged.append(candidate)
         header = [
-            f"{candidate.name}: found by judgekit optimize ({candidate.method}) from {candidate.parent}",
+            f"{candidate.name}: found by judgekit optimize ({candidate.method}) from "
+            f"{candidate.parent}",
             f"parent: {candidate.parent} · dev {objective}: {_fmt(candidate.dev)}"
             f" · train {objective}: {_fmt(candidate.train)}",
             f"optimisation run: {run_id or 'not tracked'} · output: {out_dir}",
             f"run it: judgekit -cd {search.directory} prompt={candidate.name} ...",
         ]
         candidate.path = write_candidate(candidate, search.directory, header)
+    search.candidates[:] = judged
     table = pd.DataFrame(
         [
             {
@@ -325,7 +362,8 @@ def _record(search: Search, parent: Any, out_dir: Path, objective: str) -> None:
                 "method": c.method,
                 f"train_{objective}": c.train,
                 f"dev_{objective}": c.dev,
-                "calls": c.calls,
+                "calls": c.cost,
+                "calls_total": c.calls,
                 "demos": ",".join(c.demos),
                 "path": str(c.path or ""),
             }
@@ -344,6 +382,8 @@ def _record(search: Search, parent: Any, out_dir: Path, objective: str) -> None:
         [out_dir / "candidates.csv", out_dir / "curve.csv", out_dir / "splits.json"]
     )
     parent.set_tags({"judgekit.search_stopped": search.stopped})
+    if search.note:
+        parent.set_tags({"judgekit.search_note": search.note[:500]})
 
 
 def _log_children(search: Search, parent: Any, objective: str) -> None:
@@ -370,7 +410,8 @@ def _log_children(search: Search, parent: Any, objective: str) -> None:
         for metric, score in scores.items():
             if score is not None:
                 client.log_metric(child_id, metric, float(score))
-        client.log_metric(child_id, "calls", float(candidate.calls))
+        client.log_metric(child_id, "calls", float(candidate.cost))
+        client.log_metric(child_id, "calls_total", float(candidate.calls))
         if candidate.path is not None:
             client.log_artifact(child_id, str(candidate.path))
         client.set_terminated(child_id, RunStatus.to_string(RunStatus.FINISHED))
@@ -427,47 +468,49 @@ def _compose_prompt(chosen: Candidate, cfg: Config, home: Path, dirs: list[Path]
     return prompt
 
 
-def _compare(cfg: Config, tests: list[RunResult], spec: Any, objective: str) -> pd.DataFrame:
-    """Chosen vs seed on test, by ``judgekit compare``'s own function on the two runs: its
-    default statistics for the score's kind (and the objective)."""
+def _compare(
+    cfg: Config, tests: list[RunResult], spec: Any, objective: str
+) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """Chosen vs seed on test by ``judgekit compare``'s own functions on the two runs (its
+    default statistics for the score's kind, and the objective): the paired table, the table
+    of each run's statistics with their intervals, and the ``judgekit compare`` command that
+    gives the same tables."""
     from judgekit.compare.runs import DEFAULT_STATISTICS, PREFERENCE_STATISTICS
+    from judgekit.compare.tables import metrics_table, paired_table
 
-    if len(tests) < 2:
-        return pd.DataFrame()
     defaults = PREFERENCE_STATISTICS if spec.kind == "preference" else DEFAULT_STATISTICS
     statistics = list(dict.fromkeys([objective, *defaults]))
     resamples, confidence = cfg.stats.bootstrap_resamples or 1000, cfg.stats.confidence
-    if cfg.tracking.enabled and all(t.run_id for t in tests):
+    common: dict[str, Any] = {"resamples": resamples, "confidence": confidence, "min_shared": 1}
+    ids = [str(t.run_id) for t in tests]
+    command = (
+        f"judgekit compare --tracking-uri {cfg.tracking.uri} --experiment "
+        f"{cfg.tracking.experiment} --runs {' '.join(ids)} --baseline {ids[0]} --score "
+        f"{spec.name} --statistics {','.join(statistics)} --resamples {resamples} "
+        f"--confidence {confidence} --min-shared 1"
+    )
+    if len(tests) == 2 and cfg.tracking.enabled and all(t.run_id for t in tests):
         import mlflow
 
         from judgekit.compare import compare
 
         client = mlflow.MlflowClient(cfg.tracking.uri)
-        ids = [str(t.run_id) for t in tests]
-        comparison = compare(
+        found = compare(
             client,
             cfg.tracking.experiment,
             run_ids=ids,
             baseline=ids[0],
             scores=[spec.name],
             statistics=statistics,
-            min_shared=1,
-            resamples=resamples,
-            confidence=confidence,
+            **common,
         )
-        return comparison.paired
-    from judgekit.compare.tables import paired_table
-
-    runs = [_compared(t, name) for t, name in zip(tests, ("seed", "chosen"), strict=True)]
-    return paired_table(
-        runs,
-        runs[0],
-        [spec.name],
-        statistics,
-        resamples=resamples,
-        confidence=confidence,
-        min_shared=1,
-    )
+        return found.paired, found.table, command
+    runs = [_compared(t, name) for t, name in zip(tests, ("seed", "chosen"), strict=False)]
+    table = metrics_table(runs, runs[0], [spec.name], statistics)
+    if len(runs) < 2:
+        return pd.DataFrame(), table, ""
+    paired = paired_table(runs, runs[0], [spec.name], statistics, **common)
+    return paired, table, command if cfg.tracking.enabled else ""
 
 
 def _compared(result: RunResult, name: str) -> Any:

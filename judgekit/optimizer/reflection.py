@@ -11,7 +11,7 @@ from typing import Any
 
 from judgekit.config.schema import Config, JudgeConfig
 from judgekit.errors import RunError
-from judgekit.optimizer.evaluate import Budget, Counted, request_key_for
+from judgekit.optimizer.evaluate import Budget, Counted, misses, request_key_for
 
 __all__ = ["Reflector", "litellm_reflection_judge"]
 
@@ -48,9 +48,8 @@ class Reflector:
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
         inner = LiteLLMClient(self.cfg.judge, api_key=self.api_key, seed=self.cfg.optimize.seed)
         client = cached(Counted(inner, self.budget, "reflection"), self.cache, self.cfg)
-        new = self.budget.new([request_key_for(self.cfg.judge, inner, messages)])
-        self.budget.require(len(new), "a reflection step")
-        self.budget.seen.update(new)
+        keys = [request_key_for(self.cfg.judge, inner, messages)]
+        self.budget.charge(keys, misses(self.cache, keys), "a reflection step")
         response = run_async(_one(client, messages))
         self.calls += 1
         if response.failure is not None or not response.text:

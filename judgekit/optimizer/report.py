@@ -1,6 +1,7 @@
-"""What ``judgekit optimize`` prints, writes (``summary.json``, ``paired.csv``, ``comparison.md``) and
-logs on its parent run (``test/seed/<stat>``, ``test/chosen/<stat>``, ``test/difference/<stat>``
-with ``_ci_low``/``_ci_high``/``_p_value``)."""
+"""What ``judgekit optimize`` prints, writes (``summary.json``, ``metrics.csv``, ``paired.csv``,
+``comparison.md``) and logs on its parent run (``test/seed/<stat>`` and ``test/chosen/<stat>``
+with ``_ci_low``/``_ci_high``; ``test/difference/<stat>`` with ``_ci_low``/``_ci_high``/
+``_p_value``)."""
 
 from __future__ import annotations
 
@@ -30,11 +31,17 @@ def summary(result: OptimizationResult) -> dict[str, float]:
         stat = str(row["statistic"])
         out[f"test/seed/{stat}"] = _float(row["a"])
         out[f"test/chosen/{stat}"] = _float(row["b"])
+        for role in ("seed", "chosen"):
+            low, high = result.interval(role, stat)
+            out[f"test/{role}/{stat}_ci_low"], out[f"test/{role}/{stat}_ci_high"] = low, high
         for key in ("difference", "ci_low", "ci_high", "p_value"):
             suffix = "" if key == "difference" else f"_{key}"
             out[f"test/difference/{stat}{suffix}"] = _float(row[key])
     if result.paired.empty:
         out[f"test/seed/{result.objective}"] = result.test_value("seed")
+        low, high = result.interval("seed", result.objective)
+        out[f"test/seed/{result.objective}_ci_low"] = low
+        out[f"test/seed/{result.objective}_ci_high"] = high
     out["calls/spent"] = float(result.calls.get("spent", 0))
     out["calls/judge"] = float(result.calls.get("judge", 0))
     out["calls/reflection"] = float(result.calls.get("reflection", 0))
@@ -69,7 +76,8 @@ def format_text(result: OptimizationResult) -> str:
         f"({sizes['unlabelled']} unlabelled left out)",
         f"search: {len(result.candidates)} candidates, {result.calls.get('spent', 0)} requests "
         f"judged ({result.calls.get('judge', 0)} judge and {result.calls.get('reflection', 0)} "
-        f"reflection calls sent, the rest from the cache); stopped: {result.stopped}",
+        f"reflection calls sent, the rest from the cache); stopped: {result.stopped}"
+        + (f" ({result.note})" if result.note else ""),
         f"chosen on dev: {result.chosen.name} (dev {result.objective} {_num(result.chosen.dev)}; "
         f"seed {result.seed.name}: {_num(result.seed.dev)})",
     ]
@@ -81,17 +89,30 @@ def format_text(result: OptimizationResult) -> str:
             f"({result.objective} {_num(result.test_value('seed'))})"
         )
         return "\n".join(lines)
-    lines.append(f"held-out test ({sizes['test']} rows), chosen vs seed:")
-    lines.append(
-        f"  {'statistic':<22}{'seed':>8}{'chosen':>8}{'diff':>8}  {'95% CI':<18}{'p':>7}  verdict"
-    )
+    lines.append(f"held-out test ({sizes['test']} rows), chosen vs seed (95% intervals):")
+    header = ["statistic", "seed", "chosen", "chosen - seed", "p", "verdict"]
+    rows = [header]
     for _, row in result.paired.iterrows():
-        ci = f"[{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
-        lines.append(
-            f"  {row['statistic']:<22}{_num(row['a']):>8}{_num(row['b']):>8}"
-            f"{_num(row['difference']):>8}  {ci:<18}{_num(row['p_value']):>7}  {row['verdict']}"
+        stat = str(row["statistic"])
+        rows.append(
+            [
+                stat,
+                _ci(row["a"], *result.interval("seed", stat)),
+                _ci(row["b"], *result.interval("chosen", stat)),
+                _ci(row["difference"], row["ci_low"], row["ci_high"]),
+                _num(row["p_value"]),
+                str(row["verdict"]),
+            ]
         )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines += ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    if result.compare_command:
+        lines.append(f"the same tables: {result.compare_command}")
     return "\n".join(lines)
+
+
+def _ci(value: Any, low: Any, high: Any) -> str:
+    return f"{_num(value)} [{_num(low)}, {_num(high)}]"
 
 
 def write_report(result: OptimizationResult) -> list[Path]:
@@ -105,6 +126,8 @@ def write_report(result: OptimizationResult) -> list[Path]:
         "splits": result.splits,
         "calls": result.calls,
         "stopped": result.stopped,
+        "note": result.note,
+        "compare_command": result.compare_command,
         "seed": {"name": result.seed.name, "dev": result.seed.dev},
         "chosen": {
             "name": result.chosen.name,
@@ -119,6 +142,9 @@ def write_report(result: OptimizationResult) -> list[Path]:
         "run_id": result.run_id,
     }
     paths[0].write_text(json.dumps(_finite(body), indent=2, default=str) + "\n")
+    if not result.table.empty:
+        result.table.to_csv(out / "metrics.csv", index=False)
+        paths.append(out / "metrics.csv")
     if not result.paired.empty:
         result.paired.to_csv(out / "paired.csv", index=False)
         (out / "comparison.md").write_text(format_text(result) + "\n")

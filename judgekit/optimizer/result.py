@@ -35,6 +35,21 @@ class OptimizationResult:
     """``spent`` (distinct requests the search judged), ``judge`` and ``reflection`` (calls sent)."""
     stopped: str = "finished"
     run_id: str | None = None
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """Each test run's statistics with their intervals (``judgekit compare``'s runs table)."""
+    compare_command: str = ""
+    """The ``judgekit compare`` command that gives the same two tables (tracked runs only)."""
+    note: str = ""
+    """Why a gepa step failed last (e.g. the reflection model's error), when one did."""
+
+    def interval(self, which: str, statistic: str) -> tuple[float, float]:
+        """A statistic's interval on test for ``seed`` or ``chosen`` (NaN when absent)."""
+        rows = self.table.reset_index(drop=True)
+        index = 0 if which == "seed" else 1
+        if rows.empty or index >= len(rows) or f"{statistic}_ci_low" not in rows:
+            return math.nan, math.nan
+        row = rows.iloc[index]
+        return float(row[f"{statistic}_ci_low"]), float(row[f"{statistic}_ci_high"])
 
     def test_value(self, which: str, statistic: str | None = None) -> float:
         """A statistic (default: the objective) on test for ``seed`` or ``chosen``."""

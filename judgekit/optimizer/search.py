@@ -37,6 +37,7 @@ from judgekit.optimizer.candidates import (
     build_prompt,
     demo_messages,
     free_name,
+    write_candidate,
 )
 from judgekit.optimizer.evaluate import BudgetExhausted, Evaluation, Evaluator
 
@@ -64,8 +65,11 @@ class Search:
     curve: list[tuple[int, float]] = field(default_factory=list)
     """(calls spent, best dev objective so far), one point per dev evaluation."""
     stopped: str = "finished"
-    """Why the search ended: ``finished``, ``budget`` or ``interrupted``."""
+    """Why the search ended: ``finished``, ``budget``, ``stalled`` (gepa made no progress),
+    ``interrupted`` or ``error``."""
     on_dev: Callable[[Candidate], None] | None = None
+    note: str = ""
+    """What gepa reported last when a step failed (e.g. the reflection model's error)."""
 
     def __post_init__(self) -> None:
         self.candidates.append(self.seed)
@@ -83,6 +87,9 @@ class Search:
         prompt = prompt_for(name)
         made = Candidate(name, prompt, parent=parent, method=method, calls=self.spent)
         made.instructions, made.demos = _parts(key)
+        # the name is taken on disk at once (another optimisation in the same directory picks
+        # the next one); the header is written when the search ends
+        made.path = write_candidate(made, self.directory, [f"{name}: being judged"])
         self.candidates.append(made)
         return made
 
@@ -94,6 +101,7 @@ class Search:
         """Judge ``candidate`` on ``rows`` of ``split``; record the objective when the rows are
         the whole dev split (or a train batch)."""
         what = f"judging {candidate.name} on {len(rows)} {split} rows"
+        before = self.spent
         try:
             evaluation = self.evaluator.evaluate(candidate.prompt, rows, what)
         except TemplateError:
@@ -104,6 +112,7 @@ class Search:
                 self.seed.prompt, candidate.name, instructions=candidate.instructions, literal=True
             )
             evaluation = self.evaluator.evaluate(candidate.prompt, rows, what)
+        candidate.cost += self.spent - before
         if split == "dev" and len(rows) == len(self.dev):
             candidate.dev = evaluation.value
             best = max(self.evaluator.signed(c.dev) for c in self.candidates if c.dev is not None)
@@ -255,7 +264,7 @@ def gepa_search(
             stop_callbacks=[_Stopper(search)],
             seed=opt.seed,
             skip_perfect_score=False,
-            logger=_GepaLog(),
+            logger=_GepaLog(search),
         )
     except BudgetExhausted as why:
         log.info("search stopped: %s", why)
@@ -284,10 +293,20 @@ class _Stopper:
 
 
 class _GepaLog:
-    """gepa's log lines go to judgekit's logger at debug level."""
+    """gepa's log lines go to judgekit's logger: at debug level, but a failed step (gepa goes on
+    after one, e.g. when the reflection model gave no answer) as a warning, kept as the search's
+    note."""
+
+    def __init__(self, search: Search) -> None:
+        self.search = search
 
     def log(self, message: str) -> None:
-        log.debug("gepa: %s", message)
+        first = message.strip().splitlines()[0] if message.strip() else ""
+        if "failed" in first.lower() or first.startswith("Iteration") and "Exception" in first:
+            log.warning("gepa: %s", first)
+            self.search.note = first
+        else:
+            log.debug("gepa: %s", message)
 
 
 # --- few-shot --------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 Every row sharing a ``group`` (a prompt) goes to one split, so a judge is never tested on a
 prompt whose other responses it was tuned on. Groups are dealt out stratum by stratum (the
-stratum of a group is its most common human label), each to the split furthest below its
-share of that stratum's rows, in a seeded random order.
+stratum of a group is its most common human label), in a seeded random order, each to the
+split furthest below its share of the rows dealt so far, in its stratum and overall.
 
 Why not scikit-learn: ``StratifiedGroupKFold`` gives k equal folds, not arbitrary fractions such
 as ``[0.6, 0.2, 0.2]``, and ``GroupShuffleSplit`` does not stratify.
@@ -57,10 +57,13 @@ def split_examples(
     strata = _strata(groups, score)
     rng = np.random.default_rng(seed)
     parts: list[list[Example]] = [[], [], []]
+    dealt = _Dealt(fractions)
     for stratum in sorted(strata, key=str):
         names = strata[stratum]
-        order = rng.permutation(len(names))
-        _deal([groups[names[i]] for i in order], fractions, parts)
+        dealt.new_stratum()
+        for i in rng.permutation(len(names)):
+            rows = groups[names[i]]
+            parts[dealt.give(len(rows), rng)].extend(rows)
     _check(parts, len(labelled), len(groups), fractions, score)
     train, dev, test = parts
     return Splits(train, dev, test, unlabelled=len(examples) - len(labelled))
@@ -82,15 +85,30 @@ def _strata(groups: dict[str, list[Example]], score: str) -> dict[object, list[s
     return out
 
 
-def _deal(groups: list[list[Example]], fractions: list[float], parts: list[list[Example]]) -> None:
-    """Give each group to the split furthest below its share of this stratum's rows."""
-    total = sum(len(rows) for rows in groups)
-    given = [0, 0, 0]
-    for rows in groups:
-        deficit = [fractions[i] * total - given[i] for i in range(3)]
-        target = int(np.argmax(deficit))
-        given[target] += len(rows)
-        parts[target].extend(rows)
+class _Dealt:
+    """Rows given to each split, overall and in the current stratum."""
+
+    def __init__(self, fractions: list[float]) -> None:
+        self.fractions = np.asarray(fractions, dtype=float)
+        self.total = np.zeros(3)
+        self.stratum = np.zeros(3)
+
+    def new_stratum(self) -> None:
+        self.stratum = np.zeros(3)
+
+    def give(self, size: int, rng: np.random.Generator) -> int:
+        """The split for a group of ``size`` rows: the one furthest below its share, in this
+        stratum plus overall (so small strata do not all start with train); ties broken at
+        random (seeded)."""
+        deficit = self._deficit(self.stratum, size) + self._deficit(self.total, size)
+        best = np.flatnonzero(np.isclose(deficit, deficit.max()))
+        target = int(best[rng.integers(len(best))]) if best.size > 1 else int(best[0])
+        self.stratum[target] += size
+        self.total[target] += size
+        return target
+
+    def _deficit(self, given: np.ndarray, size: int) -> np.ndarray:
+        return self.fractions * (given.sum() + size) - given
 
 
 def _check(
