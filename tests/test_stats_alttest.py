@@ -64,13 +64,13 @@ def test_hand_example_rho_and_t():
     #   6     1 1     0       1      0   1
     # rho_f = 5/6, rho_h = 5/6; d = W^f - W^h = (0,0,0,0,1,-1): mean 0, sd = sqrt(2/5)
     # t = (0 - (-0.2)) / (sqrt(0.4) / sqrt(6)) = 0.2 / 0.258199 = 0.774597, df 5, one-sided
-    out = alt_test(HAND[:, :3], HAND[:, 3], epsilon=0.2)
+    out = alt_test(HAND[:, :3], HAND[:, 3], epsilon=0.2, min_items=6)
     h1 = out.annotators[0]
     assert (h1.annotator, h1.n_items) == ("0", 6)
     assert (h1.rho_f, h1.rho_h) == pytest.approx((5 / 6, 5 / 6), abs=TOL)
     assert h1.t_statistic == pytest.approx(0.2 / math.sqrt(0.4 / 6), abs=1e-9)
     assert h1.p_value == pytest.approx(float(sps.t.sf(0.2 / math.sqrt(0.4 / 6), 5)), abs=1e-12)
-    assert h1.flagged  # 6 < 30 items
+    assert not h1.flagged
     # h3 left out (others h1, h2): W^f = (1,1,1,1,1,0), W^h = (1,0,1,1,1,1): the same d up to order
     assert out.annotators[2].t_statistic == pytest.approx(h1.t_statistic, abs=1e-9)
     assert out.advantage_probability == pytest.approx(
@@ -140,10 +140,26 @@ def test_missing_labels_and_nan_llm_rows_are_dropped_and_counted():
     votes[0, 0] = NAN  # h1 did not label item 1
     llm = HAND[:, 3].copy()
     llm[5] = NAN  # the LLM failed on item 6
-    out = alt_test(votes, llm)
+    out = alt_test(votes, llm, min_items=2)
     assert out.n_dropped == 1
     assert out.annotators[0].n_items == 4  # items 2-5
     assert out.annotators[1].n_items == 5
+
+
+def test_annotators_under_min_items_are_reported_but_not_counted():
+    # the authors' reference implementation skips annotators with fewer than 30 items
+    truth, votes = raters(100, 3, 0.7, seed=10)
+    votes[20:, 2] = NAN  # annotator 2 labelled only 20 items
+    out = alt_test(votes, truth)
+    few = out.annotators[2]
+    assert few.n_items == 20 and few.flagged and not few.rejected
+    assert math.isfinite(few.p_value) and math.isnan(few.p_adjusted)
+    counted = out.annotators[:2]
+    assert out.winning_rate == pytest.approx(np.mean([a.rejected for a in counted]), abs=TOL)
+    assert out.advantage_probability == pytest.approx(np.mean([a.rho_f for a in counted]), abs=TOL)
+    assert any("annotator 2: 20 items" in note for note in out.notes)
+    # with every annotator under min_items nothing is counted: NaN with a reason
+    assert math.isnan(alt_test(votes, truth, min_items=200).winning_rate)
 
 
 def test_nothing_testable_gives_nan_and_a_reason():
@@ -156,7 +172,7 @@ def test_nothing_testable_gives_nan_and_a_reason():
 
 def test_constant_agreement_gives_scipys_infinite_t():
     votes = np.ones((5, 3))  # everyone, and the LLM, says 1: d = 0 always, above -epsilon
-    out = alt_test(votes, np.ones(5))
+    out = alt_test(votes, np.ones(5), min_items=5)
     assert all(a.t_statistic == math.inf and a.p_value == 0.0 for a in out.annotators)
     assert out.passed
 

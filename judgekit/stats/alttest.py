@@ -7,9 +7,11 @@ Building blocks for issue 18; nothing here is wired into a run yet.
 read against: how well the human raters of a pointwise score agree with each other.
 
 The alt-test (Calderon, Reichart & Dror 2025, arXiv 2501.10970), implemented from the paper's
-definitions. Leave one annotator ``j`` out at a time; over the items ``I_j`` that ``j`` labelled
-(and the LLM and at least one other annotator labelled), score each item ``i`` by how well the LLM
-``f`` and annotator ``h_j`` align with the *other* annotators' labels ``H_{-j}(i)``:
+definitions; on the authors' nine datasets it gives the winning rates, advantage probabilities and
+verdicts their reference implementation (github nitaytech/AltTest) prints for all six LLMs. Leave
+one annotator ``j`` out at a time; over the items ``I_j`` that ``j`` labelled (and the LLM and at
+least one other annotator labelled), score each item ``i`` by how well the LLM ``f`` and annotator
+``h_j`` align with the *other* annotators' labels ``H_{-j}(i)``:
 
 - ``accuracy`` (categorical): the share of the others whose label equals the candidate's;
 - ``neg_rmse`` (numeric): ``-sqrt(mean_k (candidate - h_k)**2)``;
@@ -19,11 +21,13 @@ Then ``W^f_i = 1[S(f, i) >= S(h_j, i)]`` and ``W^h_i = 1[S(h_j, i) >= S(f, i)]``
 both), ``rho^f_j = mean_i W^f_i`` and ``rho^h_j = mean_i W^h_i``. Per annotator a one-sided paired
 t-test of ``H0: rho^f_j <= rho^h_j - eps`` against ``H1: rho^f_j > rho^h_j - eps`` on the
 differences ``d_i = W^f_i - W^h_i`` (``scipy.stats.ttest_1samp(d, popmean=-eps,
-alternative="greater")``, the same t as testing ``d_i + eps`` against 0). The p-values of the
-tested annotators are corrected by Benjamini-Yekutieli (``false_discovery_control(method="by")``);
-``H0_j`` is rejected when the adjusted p-value is at most ``q``. The *winning rate* ``omega`` is the
-share of tested annotators whose null is rejected, and the LLM passes when ``omega >= 0.5``; the
-*average advantage probability* is ``mean_j rho^f_j``.
+alternative="greater")``, the same t as testing ``d_i + eps`` against 0, and the same p-value as
+the reference implementation's ``ttest_1samp(W^h - W^f, eps, alternative="less")``). Annotators
+with fewer than ``min_items`` items are reported but not counted. The p-values of the counted
+annotators are corrected by Benjamini-Yekutieli (``false_discovery_control(method="by")``);
+``H0_j`` is rejected when the adjusted p-value is at most ``q``. The *winning rate* ``omega`` is
+the share of counted annotators whose null is rejected, and the LLM passes when ``omega >= 0.5``;
+the *average advantage probability* is ``mean_j rho^f_j`` over the counted annotators.
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ class AnnotatorTest:
     rejected: bool
     """``H0: rho_f <= rho_h - epsilon`` rejected: the LLM is at least as good, within epsilon."""
     flagged: bool
-    """Fewer items than ``min_items``: tested and counted, but the test is weak."""
+    """Fewer items than ``min_items``: reported, but left out of the correction, the winning
+    rate and the advantage probability (as the authors' reference implementation skips them)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +79,7 @@ class AltTestResult:
     """Rows left out because the LLM has no label there."""
     notes: list[str] = field(default_factory=list)
     reason: str | None = None
-    """Why ``winning_rate`` is NaN (no annotator could be tested); None otherwise."""
+    """Why ``winning_rate`` is NaN (no annotator has ``min_items`` items); None otherwise."""
 
 
 def alt_test(
@@ -98,7 +103,9 @@ def alt_test(
             ``neg_rmse`` or ``neg_abs`` for numeric ones.
         epsilon: The cost-benefit margin (the paper's default 0.2); a larger one passes more easily.
         q: The false discovery rate of the Benjamini-Yekutieli correction.
-        min_items: Annotators with fewer items are flagged (the paper suggests 50-100 items).
+        min_items: Annotators with fewer items (at least 2 are needed for a t-test) are
+            reported and flagged but not counted (the authors' reference implementation skips
+            annotators under 30 items; the paper suggests 50-100 items).
 
     Returns:
         The per-annotator rows, the winning rate, the average advantage probability, the verdict.
@@ -110,7 +117,7 @@ def alt_test(
     judged = np.isfinite(f)
     rows = [_leave_one_out(h[judged], f[judged], j, metric, epsilon) for j in range(h.shape[1])]
     notes = _notes(labels, rows, min_items, h.shape[1])
-    tested = [k for k, r in enumerate(rows) if math.isfinite(r[4])]
+    tested = [k for k, r in enumerate(rows) if math.isfinite(r[4]) and r[0] >= min_items]
     adjusted = _by_adjust([rows[k][4] for k in tested])
     tests = []
     for k, (n, rho_f, rho_h, t, p) in enumerate(rows):
@@ -180,10 +187,8 @@ def _notes(
 ) -> list[str]:
     notes = [] if m >= 3 else [f"only {m} annotators: the paper asks for at least 3"]
     for name, (n, *_, p) in zip(labels, rows, strict=True):
-        if math.isnan(p):
-            notes.append(f"annotator {name}: {n} usable items, not tested (needs 2 or more)")
-        elif n < min_items:
-            notes.append(f"annotator {name}: only {n} items (< {min_items}); the test is weak")
+        if math.isnan(p) or n < min_items:
+            notes.append(f"annotator {name}: {n} items (< {max(min_items, 2)}), not counted")
     return notes
 
 
@@ -197,7 +202,7 @@ def _verdict(
     notes: list[str],
 ) -> AltTestResult:
     if not tested:
-        why = "no annotator has 2 or more items also labelled by the LLM and another annotator"
+        why = "no annotator has enough items also labelled by the LLM and another annotator"
         nan = math.nan
         return AltTestResult(tests, nan, nan, False, epsilon, q, metric, n_dropped, notes, why)
     omega = float(np.mean([tests[k].rejected for k in tested]))
