@@ -179,3 +179,17 @@ def test_ppi_interval_covers_the_true_mean_and_the_naive_one_does_not():
     print(f"coverage over 500: PPI++ {covered_ppi / 500:.3f}, judge-only {covered_naive / 500:.3f}")
     assert covered_ppi / 500 >= 0.93
     assert covered_naive / 500 <= 0.10
+
+
+def test_a_constant_judge_gives_the_labelled_human_mean():
+    # the judge terms cancel: lam * 2 + mean(Y - lam * 2) = mean(Y) = 2 for any lam;
+    # the interval is mean(Y) +- z * sd_pop(Y) / sqrt(3) = 2 +- 1.959964 * sqrt(2/3) / sqrt(3)
+    est = ppi_mean(np.array([1.0, 2, 3]), np.full(3, 2.0), np.full(10, 2.0))
+    half = sps.norm.ppf(0.975) * math.sqrt(2 / 3) / math.sqrt(3)
+    assert (est.value, est.lam, est.reason) == (2.0, 0.0, None)
+    assert (est.ci_low, est.ci_high) == pytest.approx((2 - half, 2 + half), abs=1e-12)
+
+
+def test_constant_human_labels_give_a_zero_width_interval():
+    est = ppi_mean(np.full(3, 2.0), np.array([1.0, 2, 3]), np.array([1.0, 2, 3, 2, 1]))
+    assert (est.value, est.ci_low, est.ci_high, est.lam) == (2.0, 2.0, 2.0, 0.0)

@@ -77,7 +77,8 @@ def ppi_mean(
         confidence: Two-sided coverage of the interval.
 
     Returns:
-        The point estimate, its interval and the tuned ``lam`` (as ``ppi_py`` tunes it).
+        The point estimate, its interval and the tuned ``lam`` (as ``ppi_py`` tunes it; 0 for a
+        constant judge, which carries no information: the estimate is then the human mean).
     """
     y, yhat, unl, dropped = _ppi_inputs(human_labelled, judge_labelled, judge_unlabelled)
     counts = (int(y.size), int(unl.size), dropped)
@@ -86,16 +87,22 @@ def ppi_mean(
         return _undefined("ppi", confidence, counts, why)
     import ppi_py  # heavy: only on first use
 
-    low, high = ppi_py.ppi_mean_ci(y, yhat, unl, alpha=1 - confidence, lam=None)
-    value = ppi_py.ppi_mean_pointestimate(y, yhat, unl, lam=None)
     lam = _tuned_lam(y, yhat, unl)
+    low, high = ppi_py.ppi_mean_ci(y, yhat, unl, alpha=1 - confidence, lam=lam)
+    value = ppi_py.ppi_mean_pointestimate(y, yhat, unl, lam=lam)
     return MeanEstimate(
         "ppi", _scalar(value), _scalar(low), _scalar(high), confidence, *counts, lam=lam
     )
 
 
 def _tuned_lam(y: np.ndarray, yhat: np.ndarray, unl: np.ndarray) -> float:
-    """``lam`` as ``ppi_mean_ci(lam=None)`` tunes it: from gradients at the ``lam=1`` estimate."""
+    """``lam`` as ``ppi_mean_ci(lam=None)`` tunes it: from gradients at the ``lam=1`` estimate.
+
+    A constant judge makes the tuning 0/0; any ``lam`` then gives the same estimate and interval
+    (the judge terms cancel), so 0 is returned: the labelled human mean.
+    """
+    if np.all(np.concatenate([yhat, unl]) == yhat[0]):
+        return 0.0
     import ppi_py
     from ppi_py.ppi import _calc_lam_glm  # the library's own tuning, so the value matches
 
