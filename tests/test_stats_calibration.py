@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -234,3 +235,20 @@ def test_a_perfectly_confident_right_judge_scores_zero():
 def test_probability_calibration_rejects_rows_that_are_not_distributions():
     with pytest.raises(ValueError, match="distribution"):
         probability_calibration(np.array([[0.5, 0.6]]), np.array([1.0]), [0, 1])
+
+
+def test_ordinal_on_separable_data_is_a_monotone_step_without_warnings():
+    # judge 1, 2 -> human 1; judge 3, 4 -> human 2: the slope's MLE is infinite; the fitted map
+    # still sends the judge's low scores near 1 and high scores near 2, monotone in between
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cmap = fit_calibration(
+            np.array([1.0, 2, 3, 4]),
+            np.array([1.0, 1, 2, 2]),
+            method="ordinal",
+            minimum=1,
+            maximum=5,
+        )
+    out = cmap.apply(np.array([1.0, 2.5, 4]))
+    assert out[0] == pytest.approx(1.0, abs=1e-3) and out[2] == pytest.approx(2.0, abs=1e-3)
+    assert out[0] < out[1] < out[2]

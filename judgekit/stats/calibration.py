@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -157,19 +158,24 @@ def _fit_ordinal(j: np.ndarray, h: np.ndarray, levels: list[float] | None) -> di
     if np.all(j == j[0]):
         return {"reason": f"judge scores are all {j[0]:g} over {j.size} rows: no slope to fit"}
     from statsmodels.miscmodels.ordinal_model import OrderedModel  # heavy: only on first use
+    from statsmodels.tools.sm_exceptions import HessianInversionWarning
 
     codes = np.searchsorted(seen, h)
     model = OrderedModel(codes, j[:, None], distr="logit")
-    fitted = model.fit(method="bfgs", disp=False, maxiter=1000)
+    with warnings.catch_warnings():  # only the point estimates are used, never standard errors
+        warnings.simplefilter("ignore", HessianInversionWarning)
+        fitted = model.fit(method="bfgs", disp=False, maxiter=1000)
     return {"params": np.asarray(fitted.params, dtype=float).tolist(), "levels": seen.tolist()}
 
 
 def _apply_ordinal(m: CalibrationMap, s: np.ndarray) -> np.ndarray:
     """Expected level: cut points ``c_0 = p[1]``, ``c_k = c_{k-1} + exp(p[k+1])``;
     ``P(level <= k) = logistic(c_k - slope * s)``."""
+    from scipy.special import expit  # the logistic function, without overflow warnings
+
     p = np.asarray(m.params)
     cuts = np.cumsum(np.concatenate([[p[1]], np.exp(p[2:])]))
-    below = 1.0 / (1.0 + np.exp(-(cuts[None, :] - p[0] * s[:, None])))
+    below = expit(cuts[None, :] - p[0] * s[:, None])
     cdf = np.column_stack([np.zeros(s.size), below, np.ones(s.size)])
     return np.diff(cdf, axis=1) @ np.asarray(m.levels)
 
