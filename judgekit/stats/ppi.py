@@ -44,7 +44,7 @@ class MeanEstimate:
     n_labelled: int
     """Rows with both a human label and a judge score used (human-only: labelled rows)."""
     n_unlabelled: int
-    """Judge-only rows used (0 for the human-only mean)."""
+    """Judge-only rows used (the judge-only mean: every judged row; the human-only mean: 0)."""
     n_dropped: int
     """Rows left out for a NaN."""
     lam: float = math.nan
@@ -68,7 +68,8 @@ def ppi_mean(
     *,
     confidence: float = 0.95,
 ) -> MeanEstimate:
-    """Estimate the mean human score by PPI++ (``ppi_py.ppi_mean_ci`` with ``lam=None``).
+    """Estimate the mean human score by PPI++ (``ppi_py``'s mean interval and point estimate,
+    with ``lam`` tuned exactly as their ``lam=None`` tunes it, so the numbers are the library's).
 
     Args:
         human_labelled: Human labels of the labelled items.
