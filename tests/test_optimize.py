@@ -616,3 +616,10 @@ def test_the_search_objective_counts_a_failed_row_as_the_worst_answer() -> None:
     rows = pd.DataFrame({"human": [0.0, 4.0, 1.0], "judge": [0.0, 4.0, math.nan]})
     # the failure becomes 4 (the far end from 1): |1 - 4| = 3 over 3 rows
     assert search_objective(rows, scale, "mae") == pytest.approx(1.0)
+
+
+def test_optimize_help_names_the_keys(tmp_path: Path) -> None:
+    proc = run_cli(["optimize", "--help"], tmp_path)
+    assert proc.returncode == 0
+    for key in ("objective", "split", "method", "reflection_model", "budget_calls", "max_demos"):
+        assert key in proc.stdout
