@@ -23,6 +23,8 @@ from judgekit.records import Example, JudgeRequest
 
 __all__ = [
     "build_requests",
+    "draw_index",
+    "one_draw",
     "orders",
     "per_example",
     "render_all",
@@ -131,18 +133,27 @@ def split_orders(
     return first, second
 
 
+def draw_index(request_index: int, swap: bool, samples: int) -> int:
+    """A request's index in a run without repeats (the same example and order)."""
+    n, width = per_example(swap, samples), per_example(swap)
+    return width * (request_index // n) + request_index % width
+
+
+def one_draw(responses: dict[int, R], *, swap: bool, samples: int, sample: int) -> dict[int, R]:
+    """Draw ``sample``'s responses, indexed as in a run without repeats."""
+    return {
+        draw_index(i, swap, samples): r
+        for i, r in responses.items()
+        if sample_of(i, swap, samples) == sample
+    }
+
+
 def split_samples(
     responses: dict[int, R], *, swap: bool, samples: int
 ) -> list[tuple[dict[int, R], dict[int, R] | None]]:
     """Responses by request index → per draw, :func:`split_orders` of that draw's responses
     (by row), so draw ``s`` reads as a run without repeats."""
-    n, width = per_example(swap, samples), per_example(swap)
-    draws = []
-    for sample in range(samples):
-        mine = {
-            width * (i // n) + i % width: r
-            for i, r in responses.items()
-            if sample_of(i, swap, samples) == sample
-        }
-        draws.append(split_orders(mine, swap=swap))
-    return draws
+    return [
+        split_orders(one_draw(responses, swap=swap, samples=samples, sample=s), swap=swap)
+        for s in range(samples)
+    ]

@@ -19,7 +19,16 @@ from judgekit.config.schema import Config, JudgeConfig
 from judgekit.data.complete import complete_examples
 from judgekit.data.loading import Example, load_examples
 from judgekit.data.sampling import sample_examples
-from judgekit.design import build_requests, per_example, render_all, row_of, split_orders, swaps
+from judgekit.design import (
+    build_requests,
+    draw_index,
+    one_draw,
+    per_example,
+    render_all,
+    row_of,
+    split_orders,
+    swaps,
+)
 from judgekit.errors import RunError, SecretError
 from judgekit.judge.caching import cached, open_cache
 from judgekit.judge.client import JudgeClient, LiteLLMClient, RetryingClient
@@ -208,19 +217,21 @@ def _judge(
     """Every response by request index, and why the run stopped early (None when it did not);
     each response also goes to the run's MLflow traces as it arrives."""
     cfg, runner, swap = prepared.config, prepared.config.runner, swaps(prepared.config)
-    total = (len(prepared.examples) - len(prepared.reused)) * per_example(swap)
+    k = runner.samples
+    total = (len(prepared.examples) - len(prepared.reused)) * per_example(swap, k)
     done = 0
 
     def count(request: JudgeRequest, response: Any) -> None:
         nonlocal done
         done += 1
-        if traces is not None:
-            traces.add(request.index, response)
+        if traces is not None and request.sample == 0:  # a trace per row: the first draw's
+            traces.add(draw_index(request.index, swap, k), response)
         if on_progress is not None:
             on_progress(done, total)
 
     def describe(request: JudgeRequest) -> str:
-        return f"row {row_of(request.index, swap)} (id {request.example_id!r})"
+        draw = f", draw {request.sample}" if k > 1 else ""
+        return f"row {row_of(request.index, swap, k)} (id {request.example_id!r}{draw})"
 
     parallelism = _effective_parallelism(cfg)
     if parallelism < runner.parallelism:
@@ -232,7 +243,7 @@ def _judge(
         describe=describe,
     )
     requests = build_requests(
-        prepared.examples, cfg.prompt, cfg.score, swap=swap, skip=prepared.reused
+        prepared.examples, cfg.prompt, cfg.score, swap=swap, skip=prepared.reused, samples=k
     )
     outcome = run_async(
         judge_all(
@@ -248,6 +259,31 @@ def _judge(
     return {**prepared.reused, **outcome.responses}, outcome.stop_reason
 
 
+def _reduced(prepared: PreparedRun, responses: dict[int, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """With ``runner.samples`` > 1: the table of reduced values, every draw, and the
+    test–retest figures per score (:mod:`judgekit.draws`)."""
+    from judgekit.draws import draw_tables, reduce_tables, samples_table, stability_by_score
+
+    cfg = prepared.config
+    tables = draw_tables(
+        prepared.examples, responses, cfg.score, swap=swaps(cfg), samples=cfg.runner.samples
+    )
+    frame = reduce_tables(tables, cfg.score.scores, str(cfg.runner.reduce))
+    return frame, samples_table(tables), stability_by_score(tables, cfg.score.scores)
+
+
+def _write_draws(result: RunResult, out_dir: Path) -> list[Path]:
+    """The draws' files (``samples.parquet``, the agreement-vs-draws curve, the unstable items)."""
+    if result.samples is None:
+        return []
+    from judgekit.draws import write_draws
+
+    try:
+        return write_draws(result.samples, result.results, result.config, out_dir)
+    except OSError as err:
+        raise RunError(f"could not write the draws to {out_dir}: {err}") from None
+
+
 def _finish(
     prepared: PreparedRun,
     responses: dict[int, Any],
@@ -258,23 +294,28 @@ def _finish(
 ) -> RunResult:
     """Parse, tabulate and compare with the humans; write the run directory and log it."""
     cfg, examples = prepared.config, prepared.examples
-    given, swapped = split_orders(responses, swap=swaps(cfg))
-    parsed = parse_responses(examples, given, cfg.score)
-    parsed_swapped = parse_responses(examples, swapped, cfg.score) if swapped is not None else None
-    frame = results_table(examples, parsed, cfg.score, parsed_swapped)
+    if cfg.runner.samples > 1:
+        frame, samples, stability = _reduced(prepared, responses)
+    else:
+        given, swapped = split_orders(responses, swap=swaps(cfg))
+        parsed = parse_responses(examples, given, cfg.score)
+        second = parse_responses(examples, swapped, cfg.score) if swapped is not None else None
+        frame, samples, stability = results_table(examples, parsed, cfg.score, second), None, {}
     report, aggregate = agreement_report(
         frame, cfg, annotator_labels(examples, cfg.dataset.fields.annotators)
     )
     result = RunResult(cfg, examples, frame, report, aggregate, failure_counts(frame))
     result.cache_stats = cache.stats() if cache is not None else {}
     result.dropped_incomplete = prepared.dropped_incomplete
+    result.samples, result.stability = samples, stability
     if out_dir is None:
         return result
     result.out_dir = out_dir
     result.run_id = mlrun.run_id if mlrun is not None else None
-    paths = write_run(result, out_dir)
+    paths = _write_draws(result, out_dir) + write_run(result, out_dir)
     if traces is not None:
-        traces.close(responses)
+        first = one_draw(responses, swap=swaps(cfg), samples=cfg.runner.samples, sample=0)
+        traces.close(first)
     if mlrun is not None:
         log_run(mlrun, result, paths)
     return result
