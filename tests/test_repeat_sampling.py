@@ -232,3 +232,90 @@ def test_samples_at_temperature_zero_exit_2_before_any_call(workdir: Path) -> No
         )
         assert judge.counters.requests_total == 0
     assert_one_line_error(proc, "runner.samples: 3 draws at judge.temperature=0")
+
+
+# Preference with judge.swap: each draw asks both orders; the judge is consistent within a draw
+# (it names the same response in both orders), so a draw's combined verdict is that verdict.
+# GOOD is always ans1 (response A as given). None: an answer that does not parse (both orders).
+VERDICTS: dict[int, list[str | None]] = {
+    0: ["good", "good", "good"],  # A, A, A → A
+    1: ["good", "bad", "good"],  # A, B, A → A (2 of 3)
+    2: ["good", "bad", "tie"],  # A, B, tie → no majority: tie
+    3: [None, "good", "bad"],  # failed, A, B → tie between the 2 successful draws
+}
+
+
+def _pairs(path: Path) -> Path:
+    rows = [
+        {"qid": f"q{i}", "question": f"question {i}", "ans1": f"GOOD {i}", "ans2": f"BAD {i}"}
+        | {"winner": "model_b" if i == 2 else "model_a"}
+        for i in VERDICTS
+    ]
+    return write_jsonl(path, rows)
+
+
+def _verdict(request: ChatRequest) -> str:
+    text = request.last_user_text
+    pair = int(text[text.index("GOOD ") + 5])
+    verdict = VERDICTS[pair][int(request.params["seed"]) - SEED]
+    if verdict is None:
+        return "no idea"
+    if verdict == "tie":
+        return json.dumps({"preference": "tie"})
+    shown_a = text[text.index("[RESPONSE A]") : text.index("[/RESPONSE A]")]
+    good_letter, bad_letter = ("A", "B") if "GOOD" in shown_a else ("B", "A")
+    return json.dumps({"preference": good_letter if verdict == "good" else bad_letter})
+
+
+def test_preference_draws_take_the_majority_with_ties_as_ties(workdir: Path) -> None:
+    import judgekit
+    from judgekit.pipeline import run
+
+    data = _pairs(workdir / "pairs.jsonl")
+    with FakeJudge(_verdict) as judge:
+        cfg = judgekit.build_config(
+            "openai_compatible",
+            "pairwise_v1",
+            "preference",
+            "pairwise_jsonl",
+            overrides=[
+                *judge_overrides(judge, key=False),
+                f"dataset.path={data}",
+                "dataset.fields.id=qid",
+                "dataset.fields.prompt=question",
+                "dataset.fields.extra.response_a=ans1",
+                "dataset.fields.extra.response_b=ans2",
+                "dataset.fields.scores.preference=winner",
+                "++dataset.fields.label_map={model_a: A, model_b: B, tie: tie}",
+                "judge.swap=true",
+                "judge.temperature=0.7",
+                f"+judge.extra_params.seed={SEED}",
+                "runner.samples=3",
+                "stats.bootstrap_resamples=100",
+                f"tracking.uri=sqlite:///{workdir}/mlflow.db",
+            ],
+        )
+        result = run(cfg, workdir / "out")
+        assert judge.counters.requests_total == 4 * 3 * 2  # pairs × draws × orders
+    table = pd.read_parquet(workdir / "out" / "results.parquet")
+    assert table["judge"].to_list() == [0.0, 0.0, 0.5, 0.5]  # A = 0, B = 1, tie = 0.5
+    assert table["judge_first"].to_list() == [0.0, 0.0, 0.5, 0.5]  # majority of each order too
+    assert table.loc[3, "failure_detail"] == (
+        "reduced (majority) from 2 of 3 draws; failed: parse_error ×1"
+    )
+    samples = pd.read_parquet(workdir / "out" / "samples.parquet")
+    draws = samples.pivot(index="example_index", columns="sample", values="judge").to_numpy()
+    np.testing.assert_array_equal(draws, [[0, 0, 0], [0, 1, 0], [0, 1, 0.5], [math.nan, 0, 1]])
+    figures = result.stability["preference"]
+    assert figures.level == "nominal"
+    # Coincidences (each unit's ordered pairs / (m_u - 1)): o_AA = 3 + 1 = 4, o_AB = o_BA =
+    # 1 + 0.5 + 1 = 2.5, o_At = o_tA = o_Bt = o_tB = 0.5; n_A = 7, n_B = 3, n_tie = 1, n = 11.
+    # alpha = 1 - (n - 1) · Σ_{c≠k} o_ck / Σ_{c≠k} n_c n_k = 1 - 10 · 7 / (2 · (21 + 7 + 3))
+    #       = 1 - 70 / 62 = -4 / 31
+    assert figures.test_retest_alpha == pytest.approx(-4 / 31)
+    assert figures.flip_rate == pytest.approx(3 / 4)  # pairs 1, 2, 3 of 4
+    # std (ddof=1): (0, 1, 0) sqrt(1/3); (0, 1, 0.5) 0.5; (0, 1) sqrt(1/2); (0, 0, 0) 0
+    assert figures.sample_std == pytest.approx((math.sqrt(1 / 3) + 0.5 + math.sqrt(0.5)) / 4)
+    assert figures.n_failed_draws == 1
+    curve = pd.read_csv(workdir / "out" / "agreement_vs_samples.csv")
+    assert set(curve["statistic"]) == {"accuracy"} and curve["draws"].to_list() == [1, 2, 3]
