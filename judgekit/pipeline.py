@@ -259,17 +259,29 @@ def _judge(
     return {**prepared.reused, **outcome.responses}, outcome.stop_reason
 
 
-def _reduced(prepared: PreparedRun, responses: dict[int, Any]) -> tuple[Any, Any, dict[str, Any]]:
-    """With ``runner.samples`` > 1: the table of reduced values, every draw, and the
-    test–retest figures per score (:mod:`judgekit.draws`)."""
-    from judgekit.draws import draw_tables, reduce_tables, samples_table, stability_by_score
+def _reduced(prepared: PreparedRun, responses: dict[int, Any]) -> dict[str, Any]:
+    """With ``runner.samples`` > 1, the :class:`RunResult` fields of the draws
+    (:mod:`judgekit.draws`): ``results`` (reduced values), ``samples`` (every draw),
+    ``stability`` (test–retest figures per score) and ``unstable`` (the least stable items)."""
+    from judgekit.draws import (
+        draw_tables,
+        reduce_tables,
+        samples_table,
+        stability_by_score,
+        unstable_items,
+    )
 
     cfg = prepared.config
     tables = draw_tables(
         prepared.examples, responses, cfg.score, swap=swaps(cfg), samples=cfg.runner.samples
     )
     frame = reduce_tables(tables, cfg.score.scores, str(cfg.runner.reduce))
-    return frame, samples_table(tables), stability_by_score(tables, cfg.score.scores)
+    return {
+        "results": frame,
+        "samples": samples_table(tables),
+        "stability": stability_by_score(tables, cfg.score.scores),
+        "unstable": unstable_items(tables, frame, cfg.score.scores),
+    }
 
 
 def _write_draws(result: RunResult, out_dir: Path) -> list[Path]:
@@ -279,7 +291,7 @@ def _write_draws(result: RunResult, out_dir: Path) -> list[Path]:
     from judgekit.draws import write_draws
 
     try:
-        return write_draws(result.samples, result.results, result.config, out_dir)
+        return write_draws(result.samples, result.unstable, result.config, out_dir)
     except OSError as err:
         raise RunError(f"could not write the draws to {out_dir}: {err}") from None
 
@@ -294,20 +306,22 @@ def _finish(
 ) -> RunResult:
     """Parse, tabulate and compare with the humans; write the run directory and log it."""
     cfg, examples = prepared.config, prepared.examples
+    draws: dict[str, Any] = {}
     if cfg.runner.samples > 1:
-        frame, samples, stability = _reduced(prepared, responses)
+        draws = _reduced(prepared, responses)
+        frame = draws.pop("results")
     else:
         given, swapped = split_orders(responses, swap=swaps(cfg))
         parsed = parse_responses(examples, given, cfg.score)
         second = parse_responses(examples, swapped, cfg.score) if swapped is not None else None
-        frame, samples, stability = results_table(examples, parsed, cfg.score, second), None, {}
+        frame = results_table(examples, parsed, cfg.score, second)
     report, aggregate = agreement_report(
         frame, cfg, annotator_labels(examples, cfg.dataset.fields.annotators)
     )
     result = RunResult(cfg, examples, frame, report, aggregate, failure_counts(frame))
     result.cache_stats = cache.stats() if cache is not None else {}
     result.dropped_incomplete = prepared.dropped_incomplete
-    result.samples, result.stability = samples, stability
+    result = replace(result, **draws)
     if out_dir is None:
         return result
     result.out_dir = out_dir

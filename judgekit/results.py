@@ -83,6 +83,8 @@ class RunResult:
     (``samples.parquet``, see :mod:`judgekit.draws`); ``results`` then holds reduced values."""
     stability: dict[str, SampleStability] = field(default_factory=dict)
     """With ``runner.samples`` > 1: each score's test–retest figures."""
+    unstable: pd.DataFrame | None = None
+    """With ``runner.samples`` > 1: the items whose draws disagree most (``unstable_items.csv``)."""
 
     @property
     def row_scores(self) -> list[dict[str, Any]]:

@@ -67,13 +67,16 @@ def _config(judge: FakeJudge, data: Path, *extra: str) -> Any:
     )
 
 
-def _metrics(workdir: Path) -> list[dict[str, float]]:
+def _runs(workdir: Path) -> tuple[Any, list[Any]]:
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     exp = client.get_experiment_by_name("judgekit")
-    runs = client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
-    return [r.data.metrics for r in runs]
+    return client, client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"])
+
+
+def _metrics(workdir: Path) -> list[dict[str, float]]:
+    return [r.data.metrics for r in _runs(workdir)[1]]
 
 
 def test_draws_are_reduced_kept_measured_and_replayed_from_the_cache(workdir: Path) -> None:
@@ -138,6 +141,16 @@ def test_draws_are_reduced_kept_measured_and_replayed_from_the_cache(workdir: Pa
     assert unstable["example_index"].to_list() == [1, 3]  # three distinct values first
     assert unstable["draws"].to_list() == ["1, 3, 2", "0, 0, 1"]
     assert unstable["human"].to_list() == [1.0, 3.0]
+
+    client, runs = _runs(workdir)
+    logged = {a.path for a in client.list_artifacts(runs[0].info.run_id)}
+    assert {
+        "samples.parquet",
+        "agreement_vs_samples.csv",
+        "agreement_vs_samples.png",
+        "unstable_items.csv",
+        "unstable_items.json",
+    } <= logged
 
     # The rerun replays all k draws from the cache: the same draws, every one cached.
     again = pd.read_parquet(workdir / "again" / "samples.parquet")

@@ -68,6 +68,8 @@ def log_run(mlrun: Any, result: RunResult, paths: list[Path]) -> None:
         metrics["data/dropped_incomplete"] = float(result.dropped_incomplete)
     mlrun.log_metrics(metrics)
     mlrun.log_table(result.results, "results_table.json")
+    if result.unstable is not None:  # runner.samples > 1
+        mlrun.log_table(result.unstable, "unstable_items.json")
     config_path = result.out_dir / "resolved_config.json"
     resolved = dataclasses.asdict(redact_config(cfg))
     config_path.write_text(json.dumps(resolved, indent=2, default=str) + "\n")
