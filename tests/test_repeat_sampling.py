@@ -215,6 +215,15 @@ def test_a_later_draw_sends_the_next_seed() -> None:
         (["runner.samples=0"], "runner.samples: 0 is not valid"),
         (["runner.reduce=vote"], "runner.reduce"),
         (["runner.reduce=expected"], "runner.reduce: expected averages"),
+        (
+            [
+                "runner.samples=2",
+                "judge.temperature=0.7",
+                "runner.rejudge=failed",
+                "runner.rejudge_from=out",
+            ],
+            "runner.rejudge: not available with runner.samples > 1",
+        ),
     ],
 )
 def test_sampling_setup_errors_fail_at_compose(overrides: list[str], needle: str) -> None:
@@ -332,3 +341,31 @@ def test_preference_draws_take_the_majority_with_ties_as_ties(workdir: Path) -> 
     assert figures.n_failed_draws == 1
     curve = pd.read_csv(workdir / "out" / "agreement_vs_samples.csv")
     assert set(curve["statistic"]) == {"accuracy"} and curve["draws"].to_list() == [1, 2, 3]
+
+
+def test_reduce_expected_averages_the_draws_logprob_expected_scores(workdir: Path) -> None:
+    from judgekit.pipeline import run
+    from judgekit.testing.server import synthesise_logprobs
+
+    draws: dict[int, list[int | None]] = {0: [1, 3], 1: [2, None]}
+
+    def answer(request: ChatRequest) -> Reply:
+        value = draws[row_number(request)][int(request.params["seed"]) - SEED]
+        content = "I cannot say." if value is None else json.dumps({"helpfulness": value})
+        return Reply(content, logprobs=synthesise_logprobs(content))
+
+    rows = [{"prompt": f"Q{i}", "response": f"A [row={i}]", "helpfulness": 2} for i in draws]
+    data = write_jsonl(workdir / "val.jsonl", rows)
+    with FakeJudge(answer) as judge:
+        cfg = _config(
+            judge, data, "runner.samples=2", "runner.reduce=expected", "judge.logprobs=true"
+        )
+        run(cfg, workdir / "out")
+    table = pd.read_parquet(workdir / "out" / "results.parquet")
+    # A digit d is chosen at 0.7, d+1 listed at 0.2 and d-1 at 0.1: expected d + 0.1.
+    # Row 0: (1.1 + 3.1) / 2 = 2.1 (the mean of the draws' values would be 2); row 1: its one
+    # successful draw, 2.1, and the failed one said.
+    assert table["judge"].to_list() == pytest.approx([2.1, 2.1])
+    assert table.loc[1, "failure_detail"] == (
+        "reduced (expected) from 1 of 2 draws; failed: parse_error ×1"
+    )
