@@ -234,7 +234,7 @@ def unstable_items(
 
 
 def write_draws(
-    samples: pd.DataFrame, unstable: pd.DataFrame | None, cfg: Config, out_dir: Path
+    samples: pd.DataFrame, unstable: pd.DataFrame, cfg: Config, out_dir: Path
 ) -> list[Path]:
     """Write ``samples.parquet``, ``agreement_vs_samples.csv``/``.png`` and
     ``unstable_items.csv`` into ``out_dir``; returns their paths."""
@@ -246,12 +246,6 @@ def write_draws(
     curve = agreement_curve(tables, cfg)
     curve.to_csv(out_dir / "agreement_vs_samples.csv", index=False)
     agreement_vs_samples(curve).savefig(out_dir / "agreement_vs_samples.png", dpi=100)
-    if unstable is None:
-        unstable = unstable_items(
-            tables,
-            reduce_tables(tables, cfg.score.scores, str(cfg.runner.reduce)),
-            cfg.score.scores,
-        )
     unstable.to_csv(out_dir / "unstable_items.csv", index=False)
     names = ("agreement_vs_samples.csv", "agreement_vs_samples.png", "unstable_items.csv")
     return paths + [out_dir / name for name in names]

@@ -286,7 +286,7 @@ def _reduced(prepared: PreparedRun, responses: dict[int, Any]) -> dict[str, Any]
 
 def _write_draws(result: RunResult, out_dir: Path) -> list[Path]:
     """The draws' files (``samples.parquet``, the agreement-vs-draws curve, the unstable items)."""
-    if result.samples is None:
+    if result.samples is None or result.unstable is None:
         return []
     from judgekit.draws import write_draws
 

@@ -126,6 +126,10 @@ def test_draws_are_reduced_kept_measured_and_replayed_from_the_cache(workdir: Pa
     assert first["helpfulness/n_failed_draws"] == 4 and first["helpfulness/n_draws"] == 18
     assert first["failures/parse_error"] == 1  # one failed row, after reduction
     assert result.stability["helpfulness"].level == "ordinal"
+    from judgekit.report import format_report
+
+    printed = format_report(result)
+    assert "test_retest_alpha" in printed and "flip_rate" in printed
 
     # Agreement vs draws: MAE of the reduction of the first j draws with humans (0, 1, 2, 3, 0
     # on rows 0, 1, 2, 3, 5): j=1 |2|+|0|+|2|+|3|+|3| = 10 → 2.0; j=2 (rows 1, 3: 2, 0)
@@ -167,6 +171,9 @@ def test_one_sample_is_the_run_without_repeats(workdir: Path) -> None:
         result = run(_config(judge, data), workdir / "out")
         assert judge.counters.requests_total == 6
     assert result.samples is None and result.stability == {}
+    from judgekit.report import format_report
+
+    assert "test_retest_alpha" not in format_report(result)
     assert not (workdir / "out" / "samples.parquet").exists()
     assert list(pd.read_parquet(workdir / "out" / "results.parquet").columns) == COLUMNS
     assert not any("test_retest" in name for name in _metrics(workdir)[0])
