@@ -79,7 +79,13 @@ def _metrics(workdir: Path) -> list[dict[str, float]]:
     return [r.data.metrics for r in _runs(workdir)[1]]
 
 
-def test_draws_are_reduced_kept_measured_and_replayed_from_the_cache(workdir: Path) -> None:
+def test_draws_are_reduced_kept_measured_and_replayed_from_the_cache(
+    workdir: Path, private_cache_dir: Path
+) -> None:
+    import sqlite3
+    from contextlib import closing
+
+    from judgekit.judge.cache import DB_NAME
     from judgekit.pipeline import run
 
     data = _dataset(workdir / "val.jsonl")
@@ -91,6 +97,8 @@ def test_draws_are_reduced_kept_measured_and_replayed_from_the_cache(workdir: Pa
         seeds = sorted(int(b["seed"]) for b in judge.counters.bodies)
         assert seeds == [SEED] * 6 + [SEED + 1] * 6 + [SEED + 2] * 6
         assert all(SAMPLE_KEY not in b for b in judge.counters.bodies)  # hashed, never sent
+        with closing(sqlite3.connect(private_cache_dir / DB_NAME)) as db:  # an entry per draw
+            assert db.execute("SELECT COUNT(*) FROM responses").fetchone() == (18,)
         rerun = run(_config(judge, data, "runner.samples=3"), workdir / "again")
         assert judge.counters.requests_total == 18  # the rerun sent no call
 
