@@ -259,6 +259,18 @@ def _judge(
     return {**prepared.reused, **outcome.responses}, outcome.stop_reason
 
 
+def _tabulate(prepared: PreparedRun, responses: dict[int, Any]) -> dict[str, Any]:
+    """The parse and results steps: ``results``, the table of every (example, score), and with
+    ``runner.samples`` > 1 the other fields of the draws (:func:`_reduced`)."""
+    cfg, examples = prepared.config, prepared.examples
+    if cfg.runner.samples > 1:
+        return _reduced(prepared, responses)
+    given, swapped = split_orders(responses, swap=swaps(cfg))
+    parsed = parse_responses(examples, given, cfg.score)
+    second = parse_responses(examples, swapped, cfg.score) if swapped is not None else None
+    return {"results": results_table(examples, parsed, cfg.score, second)}
+
+
 def _reduced(prepared: PreparedRun, responses: dict[int, Any]) -> dict[str, Any]:
     """With ``runner.samples`` > 1, the :class:`RunResult` fields of the draws
     (:mod:`judgekit.draws`): ``results`` (reduced values), ``samples`` (every draw),
@@ -306,22 +318,14 @@ def _finish(
 ) -> RunResult:
     """Parse, tabulate and compare with the humans; write the run directory and log it."""
     cfg, examples = prepared.config, prepared.examples
-    draws: dict[str, Any] = {}
-    if cfg.runner.samples > 1:
-        draws = _reduced(prepared, responses)
-        frame = draws.pop("results")
-    else:
-        given, swapped = split_orders(responses, swap=swaps(cfg))
-        parsed = parse_responses(examples, given, cfg.score)
-        second = parse_responses(examples, swapped, cfg.score) if swapped is not None else None
-        frame = results_table(examples, parsed, cfg.score, second)
+    draws = _tabulate(prepared, responses)
+    frame = draws.pop("results")
     report, aggregate = agreement_report(
         frame, cfg, annotator_labels(examples, cfg.dataset.fields.annotators)
     )
-    result = RunResult(cfg, examples, frame, report, aggregate, failure_counts(frame))
+    result = RunResult(cfg, examples, frame, report, aggregate, failure_counts(frame), **draws)
     result.cache_stats = cache.stats() if cache is not None else {}
     result.dropped_incomplete = prepared.dropped_incomplete
-    result = replace(result, **draws)
     if out_dir is None:
         return result
     result.out_dir = out_dir
