@@ -133,12 +133,11 @@ def _explain(
     failed = Counter(str(r) for r in reasons if isinstance(r, str) and r)
     ok, k = int(np.isfinite(used).sum()), len(tables)
     listed = ", ".join(f"{reason} ×{n}" for reason, n in sorted(failed.items()))
+    listed = listed or "no usable value (e.g. no logprobs for reduce=expected)"
     if ok == 0:
         first = next((r for r in reasons if isinstance(r, str) and r), None)
         reduced.loc[row, "failure_reason"] = first or FailureReason.BAD_RESPONSE
-        reduced.loc[row, "failure_detail"] = (
-            f"no successful draw of {k}: {listed}" if listed else "no draw gave a usable value"
-        )
+        reduced.loc[row, "failure_detail"] = f"no successful draw of {k}: {listed}"
         return
     reduced.loc[row, "failure_reason"] = None
     reduced.loc[row, "failure_detail"] = (
