@@ -2,7 +2,9 @@
 
 A request's key is the sha256 of the canonical JSON of everything that determines its answer,
 exactly what :meth:`judgekit.judge.client.LiteLLMClient.request_params` returns (model, endpoint,
-messages, sampling settings, response format, logprobs settings). The API key is never part of
+messages, sampling settings, response format, logprobs settings; for draw ``s`` > 0 of
+``runner.samples`` also ``judgekit_sample: s``, so each draw is its own entry while draw 0 keeps
+the key of a run without repeats). The API key is never part of
 it, and no request parameter is stored: a row holds the key, the model name, when it was written
 and the answer (text, token counts, logprobs, the original latency).
 

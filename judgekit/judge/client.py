@@ -46,7 +46,12 @@ __all__ = [
 
 
 class JudgeClient(Protocol):
-    """Anything that can answer one chat request; the cache wraps it, tests replace it."""
+    """Anything that can answer one chat request; the cache wraps it, tests replace it.
+
+    A client that can take the later draws of ``runner.samples`` also accepts ``sample`` (the
+    draw's index) in ``complete`` and ``request_params``, as :class:`RetryingClient` and the
+    cache's ``CachingClient`` do; :func:`complete_draw` passes it only for draws after the first.
+    """
 
     async def complete(self, messages: list[dict[str, str]]) -> JudgeResponse:
         """Send one chat request and return its response or its failure."""
