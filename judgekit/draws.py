@@ -109,40 +109,35 @@ def reduce_tables(tables: list[pd.DataFrame], specs: list[ScoreSpec], how: str) 
     reduction of the item's successful draws (see the module docstring)."""
     reduced = tables[0].copy()
     values, expected = _matrix(tables, "judge"), _matrix(tables, "judge_expected")
-    kinds = reduced["score"].map({spec.name: spec.kind for spec in specs})
-    firsts, seconds = _matrix(tables, "judge_first"), _matrix(tables, "judge_second")
+    preference = (reduced["score"].map({s.name: s.kind for s in specs}) == "preference").to_numpy()
+    hows = np.where(preference, "majority", how)
+    sources = np.where((hows == "expected")[:, None], expected, values)
+    reasons = np.column_stack([t["failure_reason"].to_numpy(dtype=object) for t in tables])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: NaN, said below
         reduced["judge_expected"] = np.nanmean(expected, axis=1)
-    for row in range(len(reduced)):
-        preference = kinds.iloc[row] == "preference"
-        source = expected[row] if how == "expected" and not preference else values[row]
-        reduced.loc[row, "judge"] = reduce_draws(source, "majority" if preference else how)
-        reduced.loc[row, "judge_first"] = majority(firsts[row])
-        reduced.loc[row, "judge_second"] = majority(seconds[row])
-        _explain(reduced, row, tables, source, "majority" if preference else how)
+    reduced["judge"] = [reduce_draws(v, str(h)) for v, h in zip(sources, hows, strict=True)]
+    for column in ("judge_first", "judge_second"):
+        reduced[column] = [majority(v) for v in _matrix(tables, column)]
+    explained = [
+        _explain(list(r), v, str(h)) for r, v, h in zip(reasons, sources, hows, strict=True)
+    ]
+    for i, column in enumerate(("failure_reason", "failure_detail")):  # typed as without draws
+        reduced[column] = pd.DataFrame({column: [e[i] for e in explained]})[column]
     _sum_costs(reduced, tables)
     return reduced
 
 
-def _explain(
-    reduced: pd.DataFrame, row: int, tables: list[pd.DataFrame], used: np.ndarray, how: str
-) -> None:
-    """``failure_reason``/``failure_detail`` of a reduced row: which draws it stands on."""
-    reasons = [t["failure_reason"].iloc[row] for t in tables]
+def _explain(reasons: list[object], used: np.ndarray, how: str) -> tuple[str | None, str | None]:
+    """(failure_reason, failure_detail) of a reduced row: which draws it stands on."""
     failed = Counter(str(r) for r in reasons if isinstance(r, str) and r)
-    ok, k = int(np.isfinite(used).sum()), len(tables)
+    ok, k = int(np.isfinite(used).sum()), len(reasons)
     listed = ", ".join(f"{reason} ×{n}" for reason, n in sorted(failed.items()))
     listed = listed or "no usable value (e.g. no logprobs for reduce=expected)"
     if ok == 0:
-        first = next((r for r in reasons if isinstance(r, str) and r), None)
-        reduced.loc[row, "failure_reason"] = first or FailureReason.BAD_RESPONSE
-        reduced.loc[row, "failure_detail"] = f"no successful draw of {k}: {listed}"
-        return
-    reduced.loc[row, "failure_reason"] = None
-    reduced.loc[row, "failure_detail"] = (
-        f"reduced ({how}) from {ok} of {k} draws; failed: {listed}" if ok < k else None
-    )
+        first = next((str(r) for r in reasons if isinstance(r, str) and r), None)
+        return first or FailureReason.BAD_RESPONSE.value, f"no successful draw of {k}: {listed}"
+    return None, (f"reduced ({how}) from {ok} of {k} draws; failed: {listed}" if ok < k else None)
 
 
 def _sum_costs(reduced: pd.DataFrame, tables: list[pd.DataFrame]) -> None:
