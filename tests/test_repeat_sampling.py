@@ -384,3 +384,34 @@ def test_reduce_expected_averages_the_draws_logprob_expected_scores(workdir: Pat
     assert table.loc[1, "failure_detail"] == (
         "reduced (expected) from 1 of 2 draws; failed: parse_error ×1"
     )
+
+
+def test_a_failed_call_is_a_failed_draw_not_a_failed_item(workdir: Path) -> None:
+    from judgekit.pipeline import run
+
+    def answer(request: ChatRequest) -> Reply | str:
+        draw = int(request.params["seed"]) - SEED
+        if row_number(request) == 0 and draw == 1:
+            return Reply("no such parameter", status=400)  # bad_request: never retried
+        return json.dumps({"helpfulness": 1 + draw})
+
+    data = write_jsonl(
+        workdir / "val.jsonl",
+        [{"prompt": f"Q{i}", "response": f"A [row={i}]", "helpfulness": 1} for i in range(2)],
+    )
+    with FakeJudge(answer) as judge:
+        result = run(_config(judge, data, "runner.samples=2"), workdir / "out")
+        assert judge.counters.requests_total == 4
+    samples = pd.read_parquet(workdir / "out" / "samples.parquet")
+    failed = samples[samples["failure_reason"].notna()]
+    assert failed[["example_index", "sample", "failure_reason"]].values.tolist() == [
+        [0, 1, "bad_request"]
+    ]
+    assert math.isnan(failed["judge"].iloc[0])  # NaN, never a zero
+    # Row 0 stands on its draw 0 (1) alone; row 1 is the mean of 1 and 2.
+    assert result.results["judge"].to_list() == [1.0, 1.5]
+    assert result.results["failure_detail"].iloc[0] == (
+        "reduced (mean) from 1 of 2 draws; failed: bad_request ×1"
+    )
+    assert result.failures == {}  # no item failed
+    assert result.stability["helpfulness"].n_failed_draws == 1
