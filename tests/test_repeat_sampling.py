@@ -138,6 +138,8 @@ def test_draws_are_reduced_kept_measured_and_replayed_from_the_cache(
 
     printed = format_report(result)
     assert "test_retest_alpha" in printed and "flip_rate" in printed
+    summary = json.loads((workdir / "out" / "summary.json").read_text())
+    assert summary["repeat_sampling"]["helpfulness"]["flip_rate"] == pytest.approx(0.4)
 
     # Agreement vs draws: MAE of the reduction of the first j draws with humans (0, 1, 2, 3, 0
     # on rows 0, 1, 2, 3, 5): j=1 |2|+|0|+|2|+|3|+|3| = 10 → 2.0; j=2 (rows 1, 3: 2, 0)

@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 
+from judgekit.config.schema import RubricLabel, ScoreSpec
 from judgekit.stats.pointwise import krippendorff_alpha
 from judgekit.stats.repeats import (
     flip_rate,
@@ -112,3 +113,24 @@ def test_reduce_with_no_successful_draw_is_nan() -> None:
 )
 def test_majority_ties_as_ties(verdicts: list[float], expected: float) -> None:
     assert majority(np.array(verdicts)) == expected
+
+
+@pytest.mark.parametrize(
+    ("settings", "level"),
+    [
+        ({"minimum": 0, "maximum": 4}, "ordinal"),  # an integer scale
+        ({"minimum": 0.0, "maximum": 1.0, "integer": False}, "interval"),  # continuous
+        ({"labels": {"good": RubricLabel(1.0), "bad": RubricLabel(0.0)}}, "nominal"),  # rubric
+        (
+            {
+                "kind": "preference",
+                "labels": {"A": RubricLabel(0.0), "B": RubricLabel(1.0), "tie": RubricLabel(0.5)},
+            },
+            "nominal",
+        ),
+    ],
+)
+def test_each_score_is_compared_across_draws_at_its_own_level(settings: dict, level: str) -> None:
+    from judgekit.draws import level_of
+
+    assert level_of(ScoreSpec(name="s", **settings)) == level
