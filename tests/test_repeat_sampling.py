@@ -417,3 +417,18 @@ def test_a_failed_call_is_a_failed_draw_not_a_failed_item(workdir: Path) -> None
     )
     assert result.failures == {}  # no item failed
     assert result.stability["helpfulness"].n_failed_draws == 1
+
+
+def test_a_client_without_draws_is_refused_with_a_message_not_a_traceback() -> None:
+    import asyncio
+
+    from judgekit.errors import RunError
+    from judgekit.judge.client import JudgeResponse, complete_draw
+
+    class OneShot:  # a third-party client written before runner.samples existed
+        async def complete(self, messages: list[dict[str, str]]) -> JudgeResponse:
+            return JudgeResponse("{}")
+
+    assert asyncio.run(complete_draw(OneShot(), MESSAGES, 0)).text == "{}"  # type: ignore[arg-type]
+    with pytest.raises(RunError, match=r"runner.samples: OneShot cannot send draw 1"):
+        complete_draw(OneShot(), MESSAGES, 1)  # type: ignore[arg-type]

@@ -15,6 +15,7 @@ A call that still fails after its retries is not an exception: it comes back as 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import random
 import time
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from judgekit.config.schema import JudgeConfig
+from judgekit.errors import RunError
 from judgekit.judge.litellm_transport import LiteLLMTransport, classify
 from judgekit.judge.ratelimit import AdaptiveConcurrency, RateLimiter, Slot
 from judgekit.judge.transport import Completion, ResponseFailure, RetryDecision, Transport
@@ -107,6 +109,11 @@ def complete_draw(
     if sample == 0:
         return client.complete(messages)
     draw: Any = client.complete
+    if "sample" not in inspect.signature(draw).parameters:
+        raise RunError(
+            f"runner.samples: {type(client).__name__} cannot send draw {sample} of a request "
+            "(its complete() takes no sample); use runner.samples=1 with it"
+        )
     result: Awaitable[JudgeResponse] = draw(messages, sample=sample)
     return result
 
