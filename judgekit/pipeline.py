@@ -121,6 +121,13 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
         examples, cfg.runner.limit_samples, seed=cfg.runner.seed, stratify_by=stratify
     )
     render_all(examples, cfg.prompt, cfg.score, swap=swaps(cfg))  # every template error, no call
+    if cfg.runner.samples > 1 and cfg.judge.temperature == 0:
+        log.warning(
+            "runner.samples=%d at judge.temperature=0: the draws differ only through "
+            "judge.extra_params.seed (many endpoints decode greedily at temperature 0 whatever "
+            "the seed); see <score>/flip_rate",
+            cfg.runner.samples,
+        )
     api_key = resolve_api_key(cfg.judge) if require_key else None
     prepared = PreparedRun(
         cfg, examples, api_key, dataset_digest=digest, dropped_incomplete=dropped
