@@ -19,7 +19,16 @@ from judgekit.config.schema import Config, JudgeConfig
 from judgekit.data.complete import complete_examples
 from judgekit.data.loading import Example, load_examples
 from judgekit.data.sampling import sample_examples
-from judgekit.design import build_requests, per_example, render_all, row_of, split_orders, swaps
+from judgekit.design import (
+    build_requests,
+    draw_index,
+    one_draw,
+    per_example,
+    render_all,
+    row_of,
+    split_orders,
+    swaps,
+)
 from judgekit.errors import RunError, SecretError
 from judgekit.judge.caching import cached, open_cache
 from judgekit.judge.client import JudgeClient, LiteLLMClient, RetryingClient
@@ -112,6 +121,13 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
         examples, cfg.runner.limit_samples, seed=cfg.runner.seed, stratify_by=stratify
     )
     render_all(examples, cfg.prompt, cfg.score, swap=swaps(cfg))  # every template error, no call
+    if cfg.runner.samples > 1 and cfg.judge.temperature == 0:
+        log.warning(
+            "runner.samples=%d at judge.temperature=0: the draws differ only through "
+            "judge.extra_params.seed (many endpoints decode greedily at temperature 0 whatever "
+            "the seed); see <score>/flip_rate",
+            cfg.runner.samples,
+        )
     api_key = resolve_api_key(cfg.judge) if require_key else None
     prepared = PreparedRun(
         cfg, examples, api_key, dataset_digest=digest, dropped_incomplete=dropped
@@ -208,19 +224,21 @@ def _judge(
     """Every response by request index, and why the run stopped early (None when it did not);
     each response also goes to the run's MLflow traces as it arrives."""
     cfg, runner, swap = prepared.config, prepared.config.runner, swaps(prepared.config)
-    total = (len(prepared.examples) - len(prepared.reused)) * per_example(swap)
+    k = runner.samples
+    total = (len(prepared.examples) - len(prepared.reused)) * per_example(swap, k)
     done = 0
 
     def count(request: JudgeRequest, response: Any) -> None:
         nonlocal done
         done += 1
-        if traces is not None:
-            traces.add(request.index, response)
+        if traces is not None and request.sample == 0:  # a trace per row: the first draw's
+            traces.add(draw_index(request.index, swap, k), response)
         if on_progress is not None:
             on_progress(done, total)
 
     def describe(request: JudgeRequest) -> str:
-        return f"row {row_of(request.index, swap)} (id {request.example_id!r})"
+        draw = f", draw {request.sample}" if k > 1 else ""
+        return f"row {row_of(request.index, swap, k)} (id {request.example_id!r}{draw})"
 
     parallelism = _effective_parallelism(cfg)
     if parallelism < runner.parallelism:
@@ -232,7 +250,7 @@ def _judge(
         describe=describe,
     )
     requests = build_requests(
-        prepared.examples, cfg.prompt, cfg.score, swap=swap, skip=prepared.reused
+        prepared.examples, cfg.prompt, cfg.score, swap=swap, skip=prepared.reused, samples=k
     )
     outcome = run_async(
         judge_all(
@@ -248,6 +266,55 @@ def _judge(
     return {**prepared.reused, **outcome.responses}, outcome.stop_reason
 
 
+def _tabulate(prepared: PreparedRun, responses: dict[int, Any]) -> dict[str, Any]:
+    """The parse and results steps: ``results``, the table of every (example, score), and with
+    ``runner.samples`` > 1 the other fields of the draws (:func:`_reduced`)."""
+    cfg, examples = prepared.config, prepared.examples
+    if cfg.runner.samples > 1:
+        return _reduced(prepared, responses)
+    given, swapped = split_orders(responses, swap=swaps(cfg))
+    parsed = parse_responses(examples, given, cfg.score)
+    second = parse_responses(examples, swapped, cfg.score) if swapped is not None else None
+    return {"results": results_table(examples, parsed, cfg.score, second)}
+
+
+def _reduced(prepared: PreparedRun, responses: dict[int, Any]) -> dict[str, Any]:
+    """With ``runner.samples`` > 1, the :class:`RunResult` fields of the draws
+    (:mod:`judgekit.draws`): ``results`` (reduced values), ``samples`` (every draw),
+    ``stability`` (test–retest figures per score) and ``unstable`` (the least stable items)."""
+    from judgekit.draws import (
+        draw_tables,
+        reduce_tables,
+        samples_table,
+        stability_by_score,
+        unstable_items,
+    )
+
+    cfg = prepared.config
+    tables = draw_tables(
+        prepared.examples, responses, cfg.score, swap=swaps(cfg), samples=cfg.runner.samples
+    )
+    frame = reduce_tables(tables, cfg.score.scores, str(cfg.runner.reduce))
+    return {
+        "results": frame,
+        "samples": samples_table(tables),
+        "stability": stability_by_score(tables, cfg.score.scores),
+        "unstable": unstable_items(tables, frame, cfg.score.scores),
+    }
+
+
+def _write_draws(result: RunResult, out_dir: Path) -> list[Path]:
+    """The draws' files (``samples.parquet``, the agreement-vs-draws curve, the unstable items)."""
+    if result.samples is None or result.unstable is None:
+        return []
+    from judgekit.draws import write_draws
+
+    try:
+        return write_draws(result.samples, result.unstable, result.config, out_dir)
+    except OSError as err:
+        raise RunError(f"could not write the draws to {out_dir}: {err}") from None
+
+
 def _finish(
     prepared: PreparedRun,
     responses: dict[int, Any],
@@ -258,23 +325,22 @@ def _finish(
 ) -> RunResult:
     """Parse, tabulate and compare with the humans; write the run directory and log it."""
     cfg, examples = prepared.config, prepared.examples
-    given, swapped = split_orders(responses, swap=swaps(cfg))
-    parsed = parse_responses(examples, given, cfg.score)
-    parsed_swapped = parse_responses(examples, swapped, cfg.score) if swapped is not None else None
-    frame = results_table(examples, parsed, cfg.score, parsed_swapped)
+    draws = _tabulate(prepared, responses)
+    frame = draws.pop("results")
     report, aggregate = agreement_report(
         frame, cfg, annotator_labels(examples, cfg.dataset.fields.annotators)
     )
-    result = RunResult(cfg, examples, frame, report, aggregate, failure_counts(frame))
+    result = RunResult(cfg, examples, frame, report, aggregate, failure_counts(frame), **draws)
     result.cache_stats = cache.stats() if cache is not None else {}
     result.dropped_incomplete = prepared.dropped_incomplete
     if out_dir is None:
         return result
     result.out_dir = out_dir
     result.run_id = mlrun.run_id if mlrun is not None else None
-    paths = write_run(result, out_dir)
+    paths = _write_draws(result, out_dir) + write_run(result, out_dir)
     if traces is not None:
-        traces.close(responses)
+        first = one_draw(responses, swap=swaps(cfg), samples=cfg.runner.samples, sample=0)
+        traces.close(first)
     if mlrun is not None:
         log_run(mlrun, result, paths)
     return result

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Categories",
+    "agreement_vs_samples",
     "categories",
     "confusion_frame",
     "confusion_heatmap",
@@ -202,6 +203,25 @@ def percentile_table(frame: pd.DataFrame, specs: list[ScoreSpec]) -> Figure:
         cellText=cells, colLabels=["score", "rater", *(f"p{q}" for q in PERCENTILES)], loc="center"
     )
     ax.set_title("score percentiles")
+    return fig
+
+
+def agreement_vs_samples(curve: pd.DataFrame) -> Figure:
+    """Agreement with humans of the reduction of the first j draws, j = 1..k, one line per
+    (score, statistic) of ``curve`` (columns ``score``, ``statistic``, ``draws``, ``value``,
+    ``ci_low``, ``ci_high``), the bootstrap interval as a band."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    for (score, statistic), part in curve.groupby(["score", "statistic"], sort=False):
+        part = part.sort_values("draws")
+        ax.plot(part["draws"], part["value"], marker="o", label=f"{score} {statistic}")
+        ax.fill_between(part["draws"], part["ci_low"], part["ci_high"], alpha=0.2)
+    ax.set_xlabel("draws reduced (first j of runner.samples)")
+    ax.set_ylabel("agreement with humans")
+    ax.set_xticks(sorted(curve["draws"].unique()) if len(curve) else [])
+    ax.set_title("Agreement vs number of draws")
+    if len(curve):
+        ax.legend(fontsize="small")
     return fig
 
 

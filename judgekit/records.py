@@ -96,6 +96,8 @@ class JudgeRequest:
     index: int
     example_id: str
     messages: list[dict[str, str]]
+    sample: int = 0
+    """Which draw of ``runner.samples`` this is (0 for the first): part of the cache key."""
 
 
 @dataclass

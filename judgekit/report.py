@@ -22,6 +22,8 @@ LEVEL_COLUMNS = {
     "n_systems": ("system_pearson", "system_spearman", "system_kendall", "n_systems"),
 }
 """The correlations of each level, shown when some score has that level's count."""
+STABILITY_COLUMNS = ("test_retest_alpha", "flip_rate", "sample_std", "n_draws", "n_failed_draws")
+"""The test–retest figures of ``runner.samples`` > 1, shown when the run has them."""
 
 
 def _cell(value: Any) -> str:
@@ -54,6 +56,15 @@ def _levels(agreement: Any) -> list[str]:
     return _table(["score", *columns], rows) if rows else []
 
 
+def _stability(stability: dict[str, Any]) -> list[str]:
+    """The test–retest table of a run with ``runner.samples`` > 1 (nothing otherwise)."""
+    rows = [
+        [score, *(_cell(figures.to_flat()[c]) for c in STABILITY_COLUMNS)]
+        for score, figures in stability.items()
+    ]
+    return _table(["score (draws)", *STABILITY_COLUMNS], rows) if rows else []
+
+
 def format_report(result: Any) -> str:
     """A plain-text report of a :class:`judgekit.pipeline.RunResult`."""
     lines = [
@@ -82,6 +93,7 @@ def format_report(result: Any) -> str:
             for score, stats in result.aggregate.items()
         ]
         lines += _table(["score", *keys], rows)
+    lines += _stability(getattr(result, "stability", {}))
     failures = ", ".join(f"{k}={v}" for k, v in result.failures.items()) or "none"
     lines.append(f"failed rows (example × score) by reason: {failures}")
     if result.out_dir is not None:

@@ -21,6 +21,7 @@ from judgekit.errors import RunError
 from judgekit.judge.client import JudgeResponse
 from judgekit.parsing import ParsedScore, expected_score_from_logprobs, parse_scores
 from judgekit.records import FailureReason
+from judgekit.stats.repeats import SampleStability
 from judgekit.stats.report import AgreementReport
 
 __all__ = [
@@ -77,6 +78,13 @@ class RunResult:
     cache_stats: dict[str, int] = field(default_factory=dict)
     dropped_incomplete: int = 0
     """Rows left out by ``dataset.drop_incomplete`` before sampling."""
+    samples: pd.DataFrame | None = None
+    """With ``runner.samples`` > 1: every draw, one row per (example, score, sample)
+    (``samples.parquet``, see :mod:`judgekit.draws`); ``results`` then holds reduced values."""
+    stability: dict[str, SampleStability] = field(default_factory=dict)
+    """With ``runner.samples`` > 1: each score's test–retest figures."""
+    unstable: pd.DataFrame | None = None
+    """With ``runner.samples`` > 1: the items whose draws disagree most (``unstable_items.csv``)."""
 
     @property
     def row_scores(self) -> list[dict[str, Any]]:
@@ -100,8 +108,9 @@ class RunResult:
         return rows
 
     def summary(self) -> dict[str, Any]:
-        """A JSON-able summary: agreement or aggregates per score, failures, where outputs are."""
-        return {
+        """A JSON-able summary: agreement or aggregates per score, failures, where outputs are
+        (and, with ``runner.samples`` > 1, ``repeat_sampling``: each score's test–retest figures)."""
+        summary = {
             "judge": self.config.judge.model,
             "prompt": self.config.prompt.name,
             "score": self.config.score.name,
@@ -115,6 +124,9 @@ class RunResult:
             "mlflow_run_id": self.run_id,
             "outputs": self.outputs,
         }
+        if self.stability:
+            summary["repeat_sampling"] = {k: v.to_flat() for k, v in self.stability.items()}
+        return summary
 
 
 def not_run_response(reason: str = FailureReason.NOT_RUN) -> JudgeResponse:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from judgekit.config.schema import JudgeConfig
-from judgekit.judge.client import JudgeClient, JudgeResponse
+from judgekit.judge.client import JudgeClient, JudgeResponse, complete_draw
 from judgekit.records import JudgeOutcome, JudgeRequest
 from judgekit.secrets import redact_url
 
@@ -197,7 +197,7 @@ async def judge_all(
             request = next(source, None)
             if request is None:
                 return
-            response = await client.complete(request.messages)
+            response = await complete_draw(client, request.messages, request.sample)
             outcome.responses[request.index] = response
             if on_response is not None:
                 on_response(request, response)

@@ -7,7 +7,18 @@ import pytest
 
 from judgekit.config.compose import compose_config, to_config
 from judgekit.data.loading import Example
-from judgekit.design import build_requests, per_example, render_all, row_of, split_orders, swaps
+from judgekit.design import (
+    build_requests,
+    draw_index,
+    one_draw,
+    per_example,
+    render_all,
+    row_of,
+    sample_of,
+    split_orders,
+    split_samples,
+    swaps,
+)
 from judgekit.errors import ConfigError, TemplateError
 
 PAIRS = [
@@ -91,3 +102,43 @@ def test_swaps_still_refuses_a_config_changed_after_it_was_composed() -> None:
     cfg.judge.swap = True  # set on the object, past the compose-time check
     with pytest.raises(ConfigError, match="judge.swap: true needs a preference score"):
         swaps(cfg)
+
+
+def test_samples_repeat_each_order_after_the_indexes_of_draw_zero() -> None:
+    # k = 3 draws with swap: example i holds 6 requests, n·i + 2·s + order (n = 2 · 3).
+    cfg = _pairwise("judge.swap=true")
+    requests = list(build_requests(PAIRS[:2], cfg.prompt, cfg.score, swap=True, samples=3))
+    assert [(r.index, r.example_id, r.sample) for r in requests] == [
+        (0, "p0", 0), (1, "p0", 0), (2, "p0", 1), (3, "p0", 1), (4, "p0", 2), (5, "p0", 2),
+        (6, "p1", 0), (7, "p1", 0), (8, "p1", 1), (9, "p1", 1), (10, "p1", 2), (11, "p1", 2),
+    ]  # fmt: skip
+    assert [row_of(r.index, True, 3) for r in requests] == [0] * 6 + [1] * 6
+    assert [sample_of(r.index, True, 3) for r in requests] == [0, 0, 1, 1, 2, 2] * 2
+    assert [draw_index(r.index, True, 3) for r in requests] == [0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3]
+    assert requests[2].messages == requests[0].messages  # a draw repeats its order's messages
+    assert requests[3].messages == requests[1].messages
+    assert per_example(True, 3) == 6
+
+
+def test_one_sample_is_the_design_without_repeats() -> None:
+    plain = to_config(compose_config(["prompt=v1", "score=helpfulness"]))
+    once = list(build_requests(SINGLES, plain.prompt, plain.score, swap=False, samples=1))
+    assert [(r.index, r.sample) for r in once] == [(0, 0), (1, 0), (2, 0)]
+    assert split_samples({0: "a", 2: "c"}, swap=False, samples=1) == [({0: "a", 2: "c"}, None)]
+
+
+def test_split_samples_gives_each_draw_by_row_in_each_order() -> None:
+    responses = {i: f"r{i}" for i in range(12) if i != 9}  # 2 pairs × 3 draws × 2 orders
+    draws = split_samples(responses, swap=True, samples=3)
+    assert draws[0] == ({0: "r0", 1: "r6"}, {0: "r1", 1: "r7"})
+    assert draws[1] == (
+        {0: "r2", 1: "r8"},
+        {0: "r3"},
+    )  # request 9 (pair 1, draw 1, swapped) missing
+    assert draws[2] == ({0: "r4", 1: "r10"}, {0: "r5", 1: "r11"})
+    assert one_draw(responses, swap=True, samples=3, sample=2) == {
+        0: "r4",
+        1: "r5",
+        2: "r10",
+        3: "r11",
+    }

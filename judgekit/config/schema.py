@@ -36,6 +36,7 @@ __all__ = [
     "ParserConfig",
     "ParserKind",
     "PromptConfig",
+    "Reduce",
     "Rejudge",
     "Role",
     "RubricLabel",
@@ -95,6 +96,17 @@ class Rejudge(StrEnum):
     """``runner.rejudge``: which examples of an earlier run are judged again."""
 
     failed = "failed"
+
+
+class Reduce(StrEnum):
+    """``runner.reduce``: how the ``runner.samples`` draws of one item become its score.
+
+    A preference score always takes the majority verdict (no strict majority: a tie)."""
+
+    mean = "mean"
+    median = "median"
+    mode = "mode"
+    expected = "expected"
 
 
 class CacheMode(StrEnum):
@@ -608,6 +620,13 @@ class RunnerConfig:
     """Stop the run (exit code 1, results kept) after this many judge calls in a row failed
     (refused connections, timeouts, 5xx after their retries); a success resets the count.
     0 never stops."""
+    samples: int = 1
+    """Draws per request (repeat sampling): each is its own call and cache entry; needs
+    ``judge.temperature`` > 0 or a ``judge.extra_params.seed`` (each draw gets its own seed)."""
+    reduce: Reduce = Reduce.mean
+    """How an item's successful draws become its score: ``mean``, ``median``, ``mode`` (a tie
+    between modes: their mean) or ``expected`` (the mean of the draws' logprob-expected scores,
+    needs ``judge.logprobs``). A preference score takes the majority, ties as ties."""
 
     def __post_init__(self) -> None:
         _require_finite(self, "runner")
@@ -634,6 +653,9 @@ class RunnerConfig:
                 f"runner.max_consecutive_failures: {self.max_consecutive_failures} is not valid; "
                 "use 1 or more, or 0 to never stop"
             )
+        if self.samples < 1:
+            raise ConfigError(f"runner.samples: {self.samples} is not valid; use 1 or more")
+        self.reduce = _choice(Reduce, self.reduce, "runner.reduce")
 
 
 @dataclass
@@ -734,6 +756,24 @@ class Config:
             raise ConfigError(swap_needs_preference(self.score.name))
         if self.judge.swap and self.runner.rejudge:
             raise ConfigError("runner.rejudge: not available with judge.swap=true yet")
+        _check_samples(self.runner, self.judge)
+
+
+def _check_samples(runner: RunnerConfig, judge: JudgeConfig) -> None:
+    """Repeat sampling needs draws that can differ, and ``reduce=expected`` needs logprobs."""
+    if runner.samples > 1 and judge.temperature == 0 and "seed" not in judge.extra_params:
+        raise ConfigError(
+            f"runner.samples: {runner.samples} draws at judge.temperature=0 would repeat one "
+            "answer; set judge.temperature above 0 (e.g. 0.7), or judge.extra_params.seed where "
+            "the endpoint takes a seed"
+        )
+    if runner.samples > 1 and runner.rejudge:
+        raise ConfigError("runner.rejudge: not available with runner.samples > 1 yet")
+    if runner.reduce == Reduce.expected and not judge.logprobs:
+        raise ConfigError(
+            "runner.reduce: expected averages the draws' logprob-expected scores; set "
+            "judge.logprobs=true, or use mean, median or mode"
+        )
 
 
 def swap_needs_preference(score_name: str) -> str:

@@ -2,7 +2,9 @@
 
 A request's key is the sha256 of the canonical JSON of everything that determines its answer,
 exactly what :meth:`judgekit.judge.client.LiteLLMClient.request_params` returns (model, endpoint,
-messages, sampling settings, response format, logprobs settings). The API key is never part of
+messages, sampling settings, response format, logprobs settings; for draw ``s`` > 0 of
+``runner.samples`` also ``judgekit_sample: s``, so each draw is its own entry while draw 0 keeps
+the key of a run without repeats). The API key is never part of
 it, and no request parameter is stored: a row holds the key, the model name, when it was written
 and the answer (text, token counts, logprobs, the original latency).
 
@@ -62,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from judgekit.errors import ConfigError
-from judgekit.judge.client import JudgeClient, JudgeResponse
+from judgekit.judge.client import JudgeClient, JudgeResponse, complete_draw, with_sample
 from judgekit.paths import default_cache_dir
 
 __all__ = [
@@ -586,18 +588,22 @@ class CachingClient:
         self.params_for = params_for
         self.lease_s = lease_s
 
-    def request_params(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        """The parameters the cache key is made of (``params_for``)."""
-        return self.params_for(messages)
+    def request_params(self, messages: list[dict[str, str]], sample: int = 0) -> dict[str, Any]:
+        """The parameters the cache key is made of (``params_for``; draw ``sample`` > 0 of
+        ``runner.samples`` adds its index, :func:`~judgekit.judge.client.with_sample`)."""
+        return with_sample(self.params_for(messages), sample)
 
-    async def complete(self, messages: list[dict[str, str]]) -> JudgeResponse:
-        """The stored answer when there is one and the mode reads; else the inner call's."""
+    async def complete(self, messages: list[dict[str, str]], sample: int = 0) -> JudgeResponse:
+        """The stored answer when there is one and the mode reads; else the inner call's.
+
+        Each draw ``sample`` of ``runner.samples`` is its own entry, so a rerun replays them all.
+        """
         if self.mode == "off":
-            return await self.inner.complete(messages)
-        params = self.params_for(messages)
+            return await complete_draw(self.inner, messages, sample)
+        params = self.request_params(messages, sample)
         key = request_key(params)
         if self.mode == "refresh":
-            return await self._call_and_store(key, params, messages, marked=False)
+            return await self._call_and_store(key, params, messages, sample, marked=False)
         start = time.perf_counter()
         hit = await self.cache.aget(key)
         if hit is None and self.mode == "read_write":
@@ -606,11 +612,17 @@ class CachingClient:
             hit.latency_s = time.perf_counter() - start
             return hit
         if self.mode == "read_only":
-            return await self.inner.complete(messages)
-        return await self._call_and_store(key, params, messages, marked=True)
+            return await complete_draw(self.inner, messages, sample)
+        return await self._call_and_store(key, params, messages, sample, marked=True)
 
     async def _call_and_store(
-        self, key: str, params: dict[str, Any], messages: list[dict[str, str]], *, marked: bool
+        self,
+        key: str,
+        params: dict[str, Any],
+        messages: list[dict[str, str]],
+        sample: int,
+        *,
+        marked: bool,
     ) -> JudgeResponse:
         """Call and store the answer (or, on failure, release the mark).
 
@@ -618,7 +630,7 @@ class CachingClient:
         its key in the same transaction, before that request is sent, and a lookup sees the
         queued answer. ``refresh`` claims nothing, so it waits for its commit.
         """
-        response = await self.inner.complete(messages)
+        response = await complete_draw(self.inner, messages, sample)
         if response.failure is None:
             await self.cache.aput(key, response, str(params.get("model", "")), wait=not marked)
         elif marked:

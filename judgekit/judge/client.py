@@ -15,15 +15,17 @@ A call that still fails after its retries is not an exception: it comes back as 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from judgekit.config.schema import JudgeConfig
+from judgekit.errors import RunError
 from judgekit.judge.litellm_transport import LiteLLMTransport, classify
 from judgekit.judge.ratelimit import AdaptiveConcurrency, RateLimiter, Slot
 from judgekit.judge.transport import Completion, ResponseFailure, RetryDecision, Transport
@@ -38,12 +40,20 @@ __all__ = [
     "ResponseFailure",
     "RetryPolicy",
     "RetryingClient",
+    "SAMPLE_KEY",
     "classify_error",
+    "complete_draw",
+    "with_sample",
 ]
 
 
 class JudgeClient(Protocol):
-    """Anything that can answer one chat request; the cache wraps it, tests replace it."""
+    """Anything that can answer one chat request; the cache wraps it, tests replace it.
+
+    A client that can take the later draws of ``runner.samples`` also accepts ``sample`` (the
+    draw's index) in ``complete`` and ``request_params``, as :class:`RetryingClient` and the
+    cache's ``CachingClient`` do; :func:`complete_draw` passes it only for draws after the first.
+    """
 
     async def complete(self, messages: list[dict[str, str]]) -> JudgeResponse:
         """Send one chat request and return its response or its failure."""
@@ -73,6 +83,39 @@ class RetryPolicy:
             return min(max(retry_after, 0.0), self.max_wait_s)
         ceiling = min(self.backoff_s * 2 ** (retry - 1), self.max_wait_s)
         return ceiling / 2 + self.rng.uniform(0, ceiling / 2)
+
+
+SAMPLE_KEY = "judgekit_sample"
+"""The request parameter naming a repeat draw (``runner.samples``): hashed, never sent."""
+
+
+def with_sample(params: dict[str, Any], sample: int) -> dict[str, Any]:
+    """``params`` for draw ``sample``: unchanged for draw 0 (so caches of runs without repeats
+    still hit); else with :data:`SAMPLE_KEY` and, when there is a ``seed``, ``seed + sample``."""
+    if sample == 0:
+        return params
+    drawn = {**params, SAMPLE_KEY: sample}
+    if isinstance(params.get("seed"), int):
+        drawn["seed"] = params["seed"] + sample
+    return drawn
+
+
+def complete_draw(
+    client: JudgeClient, messages: list[dict[str, str]], sample: int
+) -> Awaitable[JudgeResponse]:
+    """``client.complete`` for draw ``sample``: draw 0 is the plain call (any
+    :class:`JudgeClient`); a later draw needs a client whose ``complete`` takes ``sample``
+    (:class:`RetryingClient`, the cache's ``CachingClient``)."""
+    if sample == 0:
+        return client.complete(messages)
+    draw: Any = client.complete
+    if "sample" not in inspect.signature(draw).parameters:
+        raise RunError(
+            f"runner.samples: {type(client).__name__} cannot send draw {sample} of a request "
+            "(its complete() takes no sample); use runner.samples=1 with it"
+        )
+    result: Awaitable[JudgeResponse] = draw(messages, sample=sample)
+    return result
 
 
 def classify_error(err: BaseException) -> tuple[str, bool, float | None]:
@@ -122,8 +165,13 @@ class RetryingClient:
         ``DirectClient``)."""
         raise TypeError(f"{type(self).__name__} needs a transport")
 
-    def request_params(self, messages: list[dict[str, str]]) -> dict[str, Any]:
-        """Everything that determines the answer (no key): the cache hashes exactly this."""
+    def request_params(self, messages: list[dict[str, str]], sample: int = 0) -> dict[str, Any]:
+        """Everything that determines the answer (no key): the cache hashes exactly this.
+
+        Draw ``sample`` > 0 of ``runner.samples`` adds :data:`SAMPLE_KEY` (kept out of the call,
+        so each draw is its own cache entry) and, when ``judge.extra_params`` has a ``seed``,
+        sends ``seed + sample``; draw 0 is exactly the request of a run without repeats.
+        """
         params: dict[str, Any] = {
             "model": self.judge.model,
             "api_base": self.judge.api_base,
@@ -137,7 +185,7 @@ class RetryingClient:
         if self.judge.logprobs:
             params["logprobs"] = True
             params["top_logprobs"] = self.judge.top_logprobs
-        return params
+        return with_sample(params, sample)
 
     async def ready(self) -> None:
         """What a first call does once (the transport's imports and warm-up), done before its
@@ -153,9 +201,10 @@ class RetryingClient:
     async def _attempt(self, params: dict[str, Any]) -> Completion:
         """One attempt, bounded as a whole by ``judge.timeout_s`` (connecting, waiting and
         reading the body: a body sent a byte at a time cannot stretch it), its answer checked."""
+        sent = {k: v for k, v in params.items() if k != SAMPLE_KEY}
         try:
             completion = await asyncio.wait_for(
-                self.transport.send(self._with_headers(params)), self.judge.timeout_s
+                self.transport.send(self._with_headers(sent)), self.judge.timeout_s
             )
         except TimeoutError:
             raise TimeoutError(
@@ -196,10 +245,11 @@ class RetryingClient:
         """Tokens a call may use, before it is made: ~4 characters a token, plus ``max_tokens``."""
         return len(json.dumps(messages)) // 4 + self.judge.max_tokens
 
-    async def complete(self, messages: list[dict[str, str]]) -> JudgeResponse:
-        """Send one request, retrying 429, 5xx and timeouts; never raises for a call failure."""
+    async def complete(self, messages: list[dict[str, str]], sample: int = 0) -> JudgeResponse:
+        """Send one request (draw ``sample`` of ``runner.samples``), retrying 429, 5xx and
+        timeouts; never raises for a call failure."""
         await self.ready()
-        params = self.request_params(messages)
+        params = self.request_params(messages, sample)
         estimate = self.token_estimate(messages) if self.limiter is not None else 0
         start = time.perf_counter()
         throttled = 0.0

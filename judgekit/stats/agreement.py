@@ -17,7 +17,17 @@ from judgekit.stats.levels import LevelCorrelation, group_correlation, system_co
 from judgekit.stats.pointwise import STATISTICS, aggregate, agreement
 from judgekit.stats.report import AgreementReport, BootstrapInfo, Estimate, ScoreAgreement
 
-__all__ = ["agreement_report", "annotator_labels", "failure_counts", "metrics_from_report"]
+__all__ = [
+    "HEADLINE",
+    "agreement_report",
+    "annotator_labels",
+    "failure_counts",
+    "headline_estimates",
+    "metrics_from_report",
+]
+
+HEADLINE = {"pointwise": ("spearman", "qwk", "mae"), "preference": ("accuracy",)}
+"""The statistics :func:`headline_estimates` gives, by score kind (``qwk`` on integer scales)."""
 
 
 def annotator_labels(examples: Sequence[Example], names: Iterable[str]) -> dict[str, np.ndarray]:
@@ -69,6 +79,21 @@ def agreement_report(
             score = replace(score, expected=_with_levels(on_expected, part, cfg, "judge_expected"))
         report[spec.name] = replace(score, preference=_pointwise_preference(part, cfg))
     return AgreementReport(report), aggregates
+
+
+def headline_estimates(part: pd.DataFrame, spec: ScoreSpec, cfg: Config) -> dict[str, Estimate]:
+    """The :data:`HEADLINE` statistics of one score's rows (``judge`` against ``human``), each
+    with its bootstrap interval: what the agreement-vs-draws curve of ``runner.samples`` shows."""
+    clusters = _clusters(part["group"])
+    if spec.kind == "preference":
+        rows = part.assign(judge_first=math.nan, judge_second=math.nan)
+        estimates = _pairwise(rows, cfg, clusters, None).estimates
+        names: tuple[str, ...] = HEADLINE["preference"]
+    else:
+        human, judge = part["human"].to_numpy(dtype=float), part["judge"].to_numpy(dtype=float)
+        estimates = _with_intervals(human, judge, _scale(spec), clusters, cfg).estimates
+        names = tuple(n for n in HEADLINE["pointwise"] if n != "qwk" or spec.is_integer_scale)
+    return {name: estimates[name] for name in names if name in estimates}
 
 
 def _scale(spec: ScoreSpec) -> dict[str, Any]:

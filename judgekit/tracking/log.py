@@ -62,10 +62,14 @@ def log_run(mlrun: Any, result: RunResult, paths: list[Path]) -> None:
     mlrun.log_params(flatten_params(redact_config(cfg)))
     metrics = metrics_from_report(result.agreement, result.aggregate, result.failures)
     metrics.update({f"cache/{k}": float(v) for k, v in result.cache_stats.items()})
+    for score, figures in result.stability.items():  # runner.samples > 1
+        metrics.update({f"{score}/{k}": v for k, v in figures.to_flat().items()})
     if cfg.dataset.drop_incomplete:
         metrics["data/dropped_incomplete"] = float(result.dropped_incomplete)
     mlrun.log_metrics(metrics)
     mlrun.log_table(result.results, "results_table.json")
+    if result.unstable is not None:  # runner.samples > 1
+        mlrun.log_table(result.unstable, "unstable_items.json")
     config_path = result.out_dir / "resolved_config.json"
     resolved = dataclasses.asdict(redact_config(cfg))
     config_path.write_text(json.dumps(resolved, indent=2, default=str) + "\n")
