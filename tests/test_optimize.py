@@ -318,6 +318,7 @@ def test_a_budget_too_small_for_a_candidate_keeps_the_seed_and_judges_test_once(
         (["optimize.method=fewshot", "optimize.budget_calls=5"], "optimize.budget_calls"),
         (["optimize.method=both", "optimize.budget_calls=20"], "optimize.budget_calls"),
         (["optimize.seed=-1"], "optimize.seed"),
+        (["runner.samples=3", "judge.temperature=0.7"], "runner.samples"),
         (["optimize.method=fewshot", "cache.mode=off"], "cache.mode"),
         (["optimize.method=anneal"], "optimize.method"),
         (["optimize.reflection_model=no_such_judge_option"], "optimize.reflection_model"),

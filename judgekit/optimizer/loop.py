@@ -65,6 +65,11 @@ def optimize_config(cfg: Config, *, config_dirs: list[Path] | None = None) -> Op
             f"optimize.score: {spec.name!r} has no human labels in dataset={cfg.dataset.name} "
             f"(dataset.fields.scores: {', '.join(cfg.dataset.fields.scores) or 'none'})"
         )
+    if cfg.runner.samples > 1:
+        raise ConfigError(
+            f"runner.samples: {cfg.runner.samples} draws per request are not supported by "
+            "judgekit optimize yet; use runner.samples=1"
+        )
     if cfg.cache.mode != "read_write":
         raise ConfigError(
             f"cache.mode: {cfg.cache.mode} cannot be used by judgekit optimize; it needs "
