@@ -302,7 +302,8 @@ class _GepaLog:
 
     def log(self, message: str) -> None:
         first = message.strip().splitlines()[0] if message.strip() else ""
-        if "failed" in first.lower() or first.startswith("Iteration") and "Exception" in first:
+        budget = "optimize.budget_calls" in first  # the search's own stop, reported as such
+        if not budget and ("failed" in first.lower() or "Exception" in first):
             log.warning("gepa: %s", first)
             self.search.note = first
         else:
