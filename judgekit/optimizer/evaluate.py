@@ -21,7 +21,7 @@ import pandas as pd
 from judgekit.config.optimize import MINIMISED
 from judgekit.config.schema import Config, JudgeConfig, PromptConfig, ScoreSpec
 from judgekit.data.loading import Example
-from judgekit.design import build_requests, render_all, swaps
+from judgekit.design import build_requests, per_example, render_all, swaps
 from judgekit.errors import JudgekitError
 from judgekit.judge.client import JudgeClient
 from judgekit.records import JudgeResponse
@@ -33,7 +33,6 @@ __all__ = [
     "BudgetExhausted",
     "Evaluation",
     "Evaluator",
-    "objective_value",
     "request_key_for",
 ]
 
@@ -124,8 +123,6 @@ class Evaluation:
     """The results table of the optimised score (``results.parquet``'s columns)."""
     answers: dict[str, str] = field(default_factory=dict)
     """The judge's text by example id (its first order with ``judge.swap``)."""
-    calls: int = 0
-    """Calls this evaluation sent (the rest came from the cache)."""
 
 
 def request_key_for(judge: JudgeConfig, client: Any, messages: list[dict[str, Any]]) -> str:
@@ -181,13 +178,6 @@ def _bounds(spec: ScoreSpec) -> tuple[float, float]:
     return min(values), max(values)
 
 
-def objective_value(report: Any, score: str, objective: str) -> float:
-    """The objective's point value in an agreement report; NaN when it is undefined."""
-    agreement = report.get(score) if report is not None else None
-    value = agreement.point(objective) if agreement is not None else None
-    return math.nan if value is None else float(value)
-
-
 class Evaluator:
     """Judges candidate prompts on allowed rows with one cache, one client kind, one budget."""
 
@@ -217,13 +207,9 @@ class Evaluator:
             return -span if self.objective in MINIMISED else -1.0
         return -value if self.objective in MINIMISED else value
 
-    def keys(self, prompt: PromptConfig, examples: list[Example]) -> list[str]:
-        """The cache keys of ``prompt``'s requests on ``examples``."""
-        from judgekit.pipeline import PreparedRun, client_for
-
-        cfg = replace(self.cfg, prompt=prompt)
-        client = client_for(PreparedRun(cfg, examples, self.api_key), cfg.judge)
-        requests = build_requests(examples, prompt, cfg.score, swap=swaps(cfg))
+    def keys(self, cfg: Config, examples: list[Example], client: JudgeClient) -> list[str]:
+        """The cache keys of ``cfg.prompt``'s requests on ``examples``, as ``client`` sends them."""
+        requests = build_requests(examples, cfg.prompt, cfg.score, swap=swaps(cfg))
         return [request_key_for(cfg.judge, client, r.messages) for r in requests]
 
     def evaluate(self, prompt: PromptConfig, examples: list[Example], what: str) -> Evaluation:
@@ -236,21 +222,19 @@ class Evaluator:
             raise AssertionError(f"the search asked to judge held-out rows: {outside[:3]}")
         cfg = replace(self.cfg, prompt=prompt)
         render_all(examples, prompt, cfg.score, swap=swaps(cfg))
-        keys = self.keys(prompt, examples)
-        self.budget.charge(keys, misses(self.cache, keys), what)
         prepared = PreparedRun(cfg, examples, self.api_key)
-        before = self.budget.judge_calls
-        client = cached(
-            Counted(client_for(prepared, cfg.judge), self.budget, "judge"), self.cache, cfg
-        )
+        inner = client_for(prepared, cfg.judge)
+        keys = self.keys(cfg, examples, inner)
+        self.budget.charge(keys, misses(self.cache, keys), what)
+        client = cached(Counted(inner, self.budget, "judge"), self.cache, cfg)
         with warnings.catch_warnings():  # an undefined objective is NaN, scored as the worst
             warnings.simplefilter("ignore")
             result, responses = judge_and_score(prepared, client)
         rows = result.results[result.results["score"] == self.spec.name].reset_index(drop=True)
         value = search_objective(rows, self.spec, self.objective)
-        step = 2 if swaps(cfg) else 1
+        step = per_example(swaps(cfg))
         answers = {
             e.id: (responses.get(i * step) or JudgeResponse(None)).text or ""
             for i, e in enumerate(examples)
         }
-        return Evaluation(value, rows, answers, self.budget.judge_calls - before)
+        return Evaluation(value, rows, answers)

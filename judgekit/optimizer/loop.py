@@ -40,7 +40,15 @@ from judgekit.optimizer.evaluate import Budget, Evaluator
 from judgekit.optimizer.result import OptimizationResult
 from judgekit.optimizer.search import Search, fewshot_search, gepa_search
 from judgekit.optimizer.split import Splits, split_examples
-from judgekit.pipeline import PreparedRun, RunResult, client_for, local_judge, prepare, run
+from judgekit.pipeline import (
+    PreparedRun,
+    RunResult,
+    client_for,
+    local_judge,
+    prepare,
+    resolve_api_key,
+    run,
+)
 
 __all__ = ["Interrupted", "OptimizationResult", "optimize_config"]
 
@@ -180,7 +188,9 @@ def _search(
         fewshot_search(search)
         return
     assert reflection is not None
-    reflect = Reflector(cfg, reflection, cache=cache, api_key=_key_for(reflection), budget=budget)
+    reflect = Reflector(
+        cfg, reflection, cache=cache, api_key=resolve_api_key(reflection), budget=budget
+    )
     if method == "gepa":
         gepa_search(search, reflect)
         return
@@ -189,12 +199,6 @@ def _search(
     gepa_search(search, reflect)
     budget.limit = limit
     fewshot_search(search, base=search.best())
-
-
-def _key_for(judge: JudgeConfig) -> str | None:
-    from judgekit.pipeline import resolve_api_key
-
-    return resolve_api_key(judge)
 
 
 def _reflection_judge(cfg: Config, dirs: list[Path]) -> JudgeConfig | None:
@@ -219,7 +223,7 @@ def _reflection_judge(cfg: Config, dirs: list[Path]) -> JudgeConfig | None:
         judge = litellm_reflection_judge(
             opt.reflection_model, opt.reflection_api_base, opt.reflection_api_key_env
         )
-    _key_for(judge)  # a missing key is a setup error now, not after the first judge calls
+    resolve_api_key(judge)  # a missing key is a setup error now, not after the first judge call
     return judge
 
 

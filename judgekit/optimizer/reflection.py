@@ -38,7 +38,6 @@ class Reflector:
     ) -> None:
         self.cfg = replace(cfg, judge=replace(judge, max_tokens=max(judge.max_tokens, 1024)))
         self.cache, self.api_key, self.budget = cache, api_key, budget
-        self.calls = 0
 
     def __call__(self, prompt: str | list[dict[str, Any]]) -> str:
         from judgekit.judge.caching import cached
@@ -51,7 +50,6 @@ class Reflector:
         keys = [request_key_for(self.cfg.judge, inner, messages)]
         self.budget.charge(keys, misses(self.cache, keys), "a reflection step")
         response = run_async(_one(client, messages))
-        self.calls += 1
         if response.failure is not None or not response.text:
             raise RunError(
                 f"optimize.reflection_model: {self.cfg.judge.model} gave no answer "

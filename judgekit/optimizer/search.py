@@ -67,7 +67,6 @@ class Search:
     stopped: str = "finished"
     """Why the search ended: ``finished``, ``budget``, ``stalled`` (gepa made no progress),
     ``interrupted`` or ``error``."""
-    on_dev: Callable[[Candidate], None] | None = None
     note: str = ""
     """What gepa reported last when a step failed (e.g. the reflection model's error)."""
 
@@ -117,8 +116,6 @@ class Search:
             candidate.dev = evaluation.value
             best = max(self.evaluator.signed(c.dev) for c in self.candidates if c.dev is not None)
             self.curve.append((self.spent, self.evaluator.signed(best)))
-            if self.on_dev is not None:
-                self.on_dev(candidate)
         elif split == "train":
             candidate.train = evaluation.value
         return evaluation
