@@ -124,12 +124,21 @@ async def _probe(client: Any, messages: list[dict[str, str]]) -> Any:
 
 
 def run_checks(cfg: Config) -> list[Check]:
-    """Every check, in the order a run would meet them."""
-    key = _check_key(cfg)
+    """Every check, in the order a run would meet them; a panel's key and endpoint checks are
+    each member's, named after it."""
     data, prepared = _check_data(cfg)
-    checks = [key, data, _check_tracking(cfg)]
-    if key.ok:
-        checks.append(_check_endpoint(cfg, prepared))
-    else:
-        checks.append(Check("judge endpoint", False, "not probed: the api key is missing"))
-    return checks
+    judges = [replace(m, swap=cfg.judge.swap) for m in cfg.judge.members] or [cfg.judge]
+    keys, endpoints = [], []
+    for judge in judges:
+        alone = replace(cfg, judge=judge)
+        key = _check_key(alone)
+        if key.ok:
+            mine = replace(prepared, config=alone) if prepared is not None else None
+            endpoint = _check_endpoint(alone, mine)
+        else:
+            endpoint = Check("judge endpoint", False, "not probed: the api key is missing")
+        if cfg.judge.is_panel:
+            key.name, endpoint.name = f"api key ({judge.name})", f"judge endpoint ({judge.name})"
+        keys.append(key)
+        endpoints.append(endpoint)
+    return [*keys, data, _check_tracking(cfg), *endpoints]

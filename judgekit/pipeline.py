@@ -39,7 +39,7 @@ from judgekit.stats.agreement import agreement_report, annotator_labels, failure
 from judgekit.tracking.log import check_logged, log_run, open_run
 from judgekit.tracking.traces import TraceLog, open_traces
 
-__all__ = ["PreparedRun", "RunResult", "judge_and_score", "prepare", "run"]
+__all__ = ["PreparedRun", "RunResult", "judge_and_score", "member_run", "prepare", "run"]
 
 log = logging.getLogger("judgekit")
 
@@ -76,6 +76,10 @@ def run(
     """
     _check_out_dir(out_dir)
     prepared = prepared or prepare(cfg)
+    if cfg.judge.is_panel:
+        if client is not None:
+            raise RunError("a judge panel calls each member's own client; pass no client")
+        return _run_panel(prepared, out_dir, tags, on_progress)
     with ExitStack() as stack:
         cache = open_cache(stack, cfg)
         judge, server_pid = local_judge(stack, cfg.judge) if client is None else (cfg.judge, None)
@@ -121,7 +125,9 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
         examples, cfg.runner.limit_samples, seed=cfg.runner.seed, stratify_by=stratify
     )
     render_all(examples, cfg.prompt, cfg.score, swap=swaps(cfg))  # every template error, no call
-    if cfg.runner.samples > 1 and cfg.judge.temperature == 0:
+    for judge in cfg.judge.members:  # a panel: every member's key, before any call
+        resolve_api_key(judge) if require_key else None
+    if cfg.runner.samples > 1 and not cfg.judge.is_panel and cfg.judge.temperature == 0:
         log.warning(
             "runner.samples=%d at judge.temperature=0: the draws differ only through "
             "judge.extra_params.seed (many endpoints decode greedily at temperature 0 whatever "
@@ -142,6 +148,103 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
             "re-judging %d failed of %d examples from %s", failed, len(examples), previous.where
         )
     return prepared
+
+
+def _run_panel(
+    prepared: PreparedRun,
+    out_dir: Path | None,
+    tags: dict[str, str] | None,
+    on_progress: Callable[[int, int], None] | None,
+) -> RunResult:
+    """``run`` for a judge panel: each member judges in turn (its own client, cache keys and
+    local server, stopped before the next member starts), then :func:`_finish_panel`."""
+    cfg = prepared.config
+    names = ",".join(m.name for m in cfg.judge.members)
+    with ExitStack() as stack:
+        cache = open_cache(stack, cfg)
+        mlrun = stack.enter_context(
+            open_run(
+                cfg,
+                cfg.judge,
+                out_dir,
+                tags={**(tags or {}), "judgekit.panel_members": names},
+                dataset_digest=prepared.dataset_digest,
+            )
+        )
+        responses, stopped = _judge_members(prepared, cache, on_progress)
+        result = _finish_panel(prepared, responses, out_dir, mlrun, cache)
+        if stopped is not None:
+            raise RunError(f"{stopped}; results so far are in {out_dir or 'memory'}")
+        check_coverage(result, out_dir)
+        check_logged(result, mlrun)
+    return result
+
+
+def member_run(prepared: PreparedRun, index: int, *, key: bool = True) -> PreparedRun:
+    """Panel member ``index`` as a run of that judge alone (the panel's ``judge.swap``), with
+    its API key when ``key``."""
+    cfg = prepared.config
+    member = replace(cfg.judge.members[index], swap=cfg.judge.swap)
+    api_key = resolve_api_key(member) if key else None
+    return replace(prepared, config=replace(cfg, judge=member), api_key=api_key)
+
+
+def _judge_members(
+    prepared: PreparedRun, cache: Any, on_progress: Callable[[int, int], None] | None
+) -> tuple[list[dict[int, Any]], str | None]:
+    """Every member's responses by request index, in member order; a member stopped by a stop
+    rule stops the panel (later members are not run: their rows are ``not_run``)."""
+    cfg = prepared.config
+    members = cfg.judge.members
+    each = len(prepared.examples) * per_example(swaps(cfg), cfg.runner.samples)
+    found: list[dict[int, Any]] = [{} for _ in members]
+    for index, member in enumerate(members):
+        alone = member_run(prepared, index)
+        log.info("panel member %d of %d: %s", index + 1, len(members), member.name)
+
+        def progress(done: int, _total: int, base: int = index * each) -> None:
+            if on_progress is not None:
+                on_progress(base + done, each * len(members))
+
+        with ExitStack() as stack:
+            judge, _ = local_judge(stack, alone.config.judge)
+            call = cached(client_for(alone, judge), cache, alone.config)
+            found[index], stopped = _judge(alone, call, progress)
+        if stopped is not None:
+            return found, f"judge.members.{index} ({member.name}): {stopped}"
+    return found, None
+
+
+def _finish_panel(
+    prepared: PreparedRun,
+    responses: list[dict[int, Any]],
+    out_dir: Path | None,
+    mlrun: Any,
+    cache: Any = None,
+) -> RunResult:
+    """Each member's table, the panel's (:mod:`judgekit.panel`), the agreement of both with the
+    humans on the rows the panel is reported on; written and logged as ``_finish`` does."""
+    from judgekit.panel import assemble_panel, write_panel
+
+    cfg, examples = prepared.config, prepared.examples
+    tables = [_tabulate(member_run(prepared, i, key=False), r) for i, r in enumerate(responses)]
+    frame, panel, annotators = assemble_panel(cfg, examples, tables)
+    report, aggregate = agreement_report(frame, cfg, annotators)
+    result = RunResult(cfg, examples, frame, report, aggregate, failure_counts(frame), panel=panel)
+    result.cache_stats = cache.stats() if cache is not None else {}
+    result.dropped_incomplete = prepared.dropped_incomplete
+    if out_dir is None:
+        return result
+    result.out_dir = out_dir
+    result.run_id = mlrun.run_id if mlrun is not None else None
+    try:
+        paths = write_panel(panel, out_dir)
+    except OSError as err:
+        raise RunError(f"could not write the panel's tables to {out_dir}: {err}") from None
+    paths += write_run(result, out_dir)
+    if mlrun is not None:
+        log_run(mlrun, result, paths)
+    return result
 
 
 def resolve_api_key(judge: JudgeConfig) -> str | None:

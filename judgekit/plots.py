@@ -23,6 +23,7 @@ __all__ = [
     "categories",
     "confusion_frame",
     "confusion_heatmap",
+    "member_heatmap",
     "percentile_table",
     "save_figures",
     "score_histogram",
@@ -222,6 +223,30 @@ def agreement_vs_samples(curve: pd.DataFrame) -> Figure:
     ax.set_title("Agreement vs number of draws")
     if len(curve):
         ax.legend(fontsize="small")
+    return fig
+
+
+def member_heatmap(matrix: pd.DataFrame, title: str) -> Figure:
+    """A square member × member agreement matrix (a judge panel) as a heatmap, values written."""
+    values = matrix.to_numpy(dtype=float)
+    fig = _figure(1.6 + 0.9 * len(matrix), 1.2 + 0.8 * len(matrix))
+    ax = fig.add_subplot()
+    image = ax.imshow(values, cmap="viridis", vmin=-1.0, vmax=1.0)
+    for (i, j), value in np.ndenumerate(values):
+        ax.text(
+            j,
+            i,
+            "–" if np.isnan(value) else f"{value:.2f}",
+            ha="center",
+            va="center",
+            color="white" if value < 0.3 else "black",
+            fontsize=8,
+        )
+    names = [str(n) for n in matrix.index]
+    ax.set_xticks(range(len(names)), names, rotation=_rotation(names))
+    ax.set_yticks(range(len(names)), names)
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8)
     return fig
 
 

@@ -42,6 +42,9 @@ class FailureReason(enum.StrEnum):
     INVALID_LABEL = "invalid_label"
     NOT_RUN = "not_run"
     """A row never sent: the run stopped before it."""
+    NO_MAJORITY = "no_majority"
+    """A judge panel did not decide: its members split (``judge.aggregate``), or with
+    ``strict_majority`` a member failed. Its members' values are in ``failure_detail``."""
 
     def __repr__(self) -> str:
         """The plain string's repr: a reason shown inside a dict or list in a message reads

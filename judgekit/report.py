@@ -65,6 +65,47 @@ def _stability(stability: dict[str, Any]) -> list[str]:
     return _table(["score (draws)", *STABILITY_COLUMNS], rows) if rows else []
 
 
+def _panel(panel: Any, agreement: Any) -> list[str]:
+    """A judge panel: each member's objective statistic beside the panel's, the change when it
+    is left out, its failures, and the members' agreement among themselves."""
+    if panel is None:
+        return []
+    from judgekit.panel import objective_of
+
+    lines = []
+    for spec in panel.config_specs:
+        if spec.name not in agreement:
+            continue
+        stat = objective_of(spec)
+        loo = panel.leave_one_out
+        rows = [["panel", _cell(agreement[spec.name].point(stat)), "", ""]]
+        for name in panel.names:
+            mine = loo[(loo["score"] == spec.name) & (loo["member"] == name)]
+            change = (
+                f"{_cell(mine['change'].iloc[0])} [{_cell(mine['change_ci_low'].iloc[0])}, "
+                f"{_cell(mine['change_ci_high'].iloc[0])}]"
+                if len(mine)
+                else ""
+            )
+            report = panel.reports[name]
+            failed = _cell(report[spec.name].point("n_failed")) if spec.name in report else ""
+            rows.append(
+                [
+                    name,
+                    _cell(report[spec.name].point(stat)) if spec.name in report else "nan",
+                    change,
+                    failed,
+                ]
+            )
+        lines += _table(
+            [f"{spec.name} ({stat})", stat, "panel without it - panel", "n_failed"], rows
+        )
+        lines.append(
+            f"{spec.name}: members' Krippendorff alpha {_cell(panel.inter_judge_alpha.get(spec.name))}"
+        )
+    return lines
+
+
 def format_report(result: Any) -> str:
     """A plain-text report of a :class:`judgekit.pipeline.RunResult`."""
     lines = [
@@ -94,6 +135,7 @@ def format_report(result: Any) -> str:
         ]
         lines += _table(["score", *keys], rows)
     lines += _stability(getattr(result, "stability", {}))
+    lines += _panel(getattr(result, "panel", None), result.agreement)
     failures = ", ".join(f"{k}={v}" for k, v in result.failures.items()) or "none"
     lines.append(f"failed rows (example × score) by reason: {failures}")
     if result.out_dir is not None:

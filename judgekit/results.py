@@ -85,6 +85,9 @@ class RunResult:
     """With ``runner.samples`` > 1: each score's test–retest figures."""
     unstable: pd.DataFrame | None = None
     """With ``runner.samples`` > 1: the items whose draws disagree most (``unstable_items.csv``)."""
+    panel: Any = None
+    """A judge panel's :class:`judgekit.panel.PanelResult` (its members, their agreement, ...);
+    ``results`` then holds the panel's rows."""
 
     @property
     def row_scores(self) -> list[dict[str, Any]]:
@@ -124,6 +127,8 @@ class RunResult:
             "mlflow_run_id": self.run_id,
             "outputs": self.outputs,
         }
+        if self.panel is not None:
+            summary["panel"] = self.panel.summary()
         if self.stability:
             summary["repeat_sampling"] = {k: v.to_flat() for k, v in self.stability.items()}
         return summary

@@ -99,6 +99,8 @@ def check_secrets(judge: Any) -> None:
     The CLI calls this in its pre-check, before Hydra writes anything, so a pasted key is never
     written into ``.hydra/`` or ``cli.log``.
     """
+    for member in getattr(judge, "members", None) or []:  # a judge panel: every member's
+        check_secrets(member)
     for url in (judge.api_base,):
         _register_url_password(url)
     if judge.api_key_env:

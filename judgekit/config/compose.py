@@ -148,6 +148,10 @@ def to_config(cfg: Any, *, config_dirs: Sequence[str | Path] = ()) -> Any:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    try:
+        _expand_panel(cfg, config_dirs)
+    except OmegaConfBaseException as err:
+        raise ConfigError(one_line(err)) from None
     _unknown_keys(cfg)
     try:
         resolve_content_files(cfg, [*(Path(d) for d in config_dirs), conf_dir()])
@@ -159,10 +163,30 @@ def to_config(cfg: Any, *, config_dirs: Sequence[str | Path] = ()) -> Any:
         raise ConfigError(one_line(err)) from None
 
 
+def _expand_panel(cfg: Any, config_dirs: Sequence[str | Path]) -> None:
+    """A panel's members (``judge.members``) composed from their judge options, in place."""
+    from omegaconf import DictConfig
+
+    from judgekit.config.panel import expand_members
+
+    judge = cfg.get("judge") if isinstance(cfg, DictConfig) else None
+    if judge is None or not (judge.get("members") or judge.get("member_overrides")):
+        return
+
+    def compose_judge(name: str) -> Any:
+        return compose_config([f"judge={name}"], config_dirs=config_dirs).judge
+
+    expand_members(cfg, compose_judge)
+
+
 def normalize_overrides(overrides: list[str]) -> list[str]:
     """``+experiment=NAME`` as ``experiment=NAME``: the defaults list holds ``experiment: null``, so
-    both spellings select an experiment file (Hydra refuses ``+`` for a group already listed)."""
-    return [re.sub(r"^\+{1,2}(experiment=)", r"\1", o) for o in overrides]
+    both spellings select an experiment file (Hydra refuses ``+`` for a group already listed).
+    ``judge.members.N.KEY=VALUE`` is kept as ``judge.member_overrides.N.KEY`` until the panel's
+    members are composed (:mod:`judgekit.config.panel`)."""
+    from judgekit.config.panel import rewrite_member_overrides
+
+    return rewrite_member_overrides([re.sub(r"^\+{1,2}(experiment=)", r"\1", o) for o in overrides])
 
 
 def compose_config(

@@ -22,6 +22,7 @@ from judgekit.errors import ConfigError, TemplateError
 from judgekit.secrets import looks_like_secret
 
 __all__ = [
+    "Aggregate",
     "CacheConfig",
     "CacheMode",
     "Config",
@@ -107,6 +108,22 @@ class Reduce(StrEnum):
     median = "median"
     mode = "mode"
     expected = "expected"
+
+
+class Aggregate(StrEnum):
+    """``judge.aggregate``: how a panel's members' scores of one item become the panel's.
+
+    ``mean``/``median`` of the members that answered; ``majority``: the value more than half of
+    them give (a preference with none is a tie; any other score abstains); ``strict_majority``:
+    the value more than half of *all* members give, else the item abstains (``no_majority``),
+    also when any member failed; ``weighted``: a weighted mean, the weights fitted on
+    ``judge.weights_split`` of the rows (left out of the reported agreement)."""
+
+    mean = "mean"
+    median = "median"
+    majority = "majority"
+    strict_majority = "strict_majority"
+    weighted = "weighted"
 
 
 class CacheMode(StrEnum):
@@ -234,6 +251,23 @@ class JudgeConfig:
     max_response_bytes: int = 1_000_000
     """Largest answer body read from the endpoint; reading stops beyond it and the row fails
     with ``response_too_large`` (a judge's answer is a few kB)."""
+    members: list[Any] = field(default_factory=list)
+    """A panel (``judge=panel``): its members, judge option names (``[local, local_1_5b]``),
+    each one a judge config once composed; ``judge.members.1.temperature=0.7`` overrides one
+    member. Empty for a single judge."""
+    aggregate: str = "mean"  # an Aggregate; a str so that a single judge's YAML needs no key
+    """A panel: how its members' scores become the panel's (:class:`Aggregate`)."""
+    weights_split: float = 0.3
+    """A panel with ``aggregate: weighted``: the share of rows its member weights are fitted on
+    (seeded, whole groups); those rows are left out of the reported agreement."""
+    member_overrides: dict[str, Any] = field(default_factory=dict)
+    """Where ``judge.members.N.KEY=VALUE`` overrides are kept until the members are composed
+    (judgekit rewrites them so: Hydra would replace a member's name by the override)."""
+
+    @property
+    def is_panel(self) -> bool:
+        """Whether this judge is a panel of member judges."""
+        return bool(self.members)
 
     def __post_init__(self) -> None:
         _require_finite(self, "judge")
@@ -282,6 +316,36 @@ class JudgeConfig:
                     "digits and dashes (e.g. X-Api-Token)"
                 )
             _require_variable_name(f"judge.header_env.{header}", name, f"header {header}")
+        self.aggregate = _choice(Aggregate, self.aggregate, "judge.aggregate")
+        if not 0 < self.weights_split < 1:
+            raise ConfigError(
+                f"judge.weights_split: {self.weights_split} is not valid; use a share of the "
+                "rows between 0 and 1 (the default is 0.3)"
+            )
+        if self.members:
+            _check_members(self)
+
+
+def _check_members(panel: JudgeConfig) -> None:
+    """A panel has two or more composed members, none a panel itself, with distinct names."""
+    if len(panel.members) < 2:
+        raise ConfigError(
+            f"judge.members: a panel needs two or more members; found {len(panel.members)} "
+            "(e.g. judge.members=[local,local_1_5b]); for one judge choose it with judge=NAME"
+        )
+    for index, member in enumerate(panel.members):
+        if not isinstance(member, JudgeConfig):  # composed by judgekit.config.panel
+            raise ConfigError(f"judge.members.{index}: {member!r} is not a composed judge")
+        if member.members:
+            raise ConfigError(f"judge.members.{index}: a member cannot be a panel itself")
+        if member.swap and not panel.swap:
+            raise ConfigError(
+                f"judge.members.{index}.swap: set judge.swap=true on the panel instead (every "
+                "member judges both orders, or none does)"
+            )
+    names = [m.name for m in panel.members]
+    if len(set(names)) < len(names):
+        raise ConfigError(f"judge.members: member names must differ; found {names}")
 
 
 def _require_variable_name(key: str, name: str, what: str) -> None:
@@ -756,7 +820,15 @@ class Config:
             raise ConfigError(swap_needs_preference(self.score.name))
         if self.judge.swap and self.runner.rejudge:
             raise ConfigError("runner.rejudge: not available with judge.swap=true yet")
-        _check_samples(self.runner, self.judge)
+        for index, judge in enumerate(self.judge.members or [self.judge]):
+            try:
+                _check_samples(self.runner, judge)
+            except ConfigError as err:
+                if not self.judge.members:
+                    raise
+                raise ConfigError(f"judge.members.{index} ({judge.name}): {err}") from None
+        if self.judge.members and self.runner.rejudge:
+            raise ConfigError("runner.rejudge: not available with a judge panel yet")
 
 
 def _check_samples(runner: RunnerConfig, judge: JudgeConfig) -> None:

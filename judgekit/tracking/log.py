@@ -64,6 +64,8 @@ def log_run(mlrun: Any, result: RunResult, paths: list[Path]) -> None:
     metrics.update({f"cache/{k}": float(v) for k, v in result.cache_stats.items()})
     for score, figures in result.stability.items():  # runner.samples > 1
         metrics.update({f"{score}/{k}": v for k, v in figures.to_flat().items()})
+    if result.panel is not None:  # judge=panel: its members, their agreement among themselves
+        metrics.update(result.panel.metrics())
     if cfg.dataset.drop_incomplete:
         metrics["data/dropped_incomplete"] = float(result.dropped_incomplete)
     mlrun.log_metrics(metrics)
@@ -89,7 +91,7 @@ def log_mlflow_views(mlrun: Any, result: RunResult) -> None:
     digest = dataset_digest(result.examples)
     log_dataset_input(mlrun, cfg, result.examples, digest)
     register_run_prompt(mlrun, cfg)
-    if cfg.tracking.register_judge:
+    if cfg.tracking.register_judge and not cfg.judge.is_panel:  # a panel is no one model
         register_judge(mlrun, cfg)
     if cfg.tracking.register_dataset:
         register_evaluation_dataset(mlrun, cfg, result.examples, digest)
