@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Categories",
     "agreement_vs_samples",
+    "agreement_vs_samples_by_run",
     "categories",
     "confusion_frame",
     "confusion_heatmap",
@@ -247,6 +248,40 @@ def member_heatmap(matrix: pd.DataFrame, title: str) -> Figure:
     ax.set_yticks(range(len(names)), names)
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8)
+
+
+def agreement_vs_samples_by_run(curves: pd.DataFrame) -> Figure:
+    """Several runs' agreement-vs-draws curves overlaid: a panel per (score, statistic), a line
+    with its bootstrap band per run (``curves``: a ``run`` column and those of
+    :func:`agreement_vs_samples`), a run keeping its colour in every panel."""
+    panels = list(dict.fromkeys(zip(curves["score"], curves["statistic"], strict=True)))
+    runs = list(dict.fromkeys(curves["run"]))
+    columns = max(1, min(3, len(panels)))
+    rows = max(1, -(-len(panels) // columns))
+    fig = _figure(4.0 * columns, 1.0 + 3.0 * rows)
+    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    colours = [f"C{i % 10}" for i in range(len(runs))]
+    for ax, (score, statistic) in zip(axes, panels, strict=False):
+        part = curves[(curves["score"] == score) & (curves["statistic"] == statistic)]
+        for run, colour in zip(runs, colours, strict=True):
+            line = part[part["run"] == run].sort_values("draws")
+            if line.empty:
+                continue
+            ax.plot(line["draws"], line["value"], marker="o", color=colour, label=run)
+            ax.fill_between(
+                line["draws"], line["ci_low"], line["ci_high"], color=colour, alpha=0.15
+            )
+        ax.set_title(f"{score} {statistic}", fontsize=10)
+        ax.set_xlabel("draws reduced (first j)")
+        ax.set_xticks(sorted(part["draws"].unique()))
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    shown = {
+        label: h for ax in axes for h, label in zip(*ax.get_legend_handles_labels(), strict=True)
+    }
+    if shown:
+        fig.legend(list(shown.values()), list(shown), loc="outside lower center", fontsize="small")
+    fig.suptitle("Agreement with humans vs number of draws, per run", fontsize=10)
     return fig
 
 

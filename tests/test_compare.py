@@ -327,11 +327,12 @@ def test_metric_names_are_sanitised_for_mlflow() -> None:
 
 
 def test_public_names_exist() -> None:
+    from judgekit.compare import members as compare_members
     from judgekit.compare import report as compare_report
     from judgekit.compare import runs as compare
     from judgekit.compare import tables as compare_tables
 
-    for module in (compare, compare_report, compare_tables):
+    for module in (compare, compare_members, compare_report, compare_tables):
         assert all(hasattr(module, name) for name in module.__all__), module.__name__
 
 

@@ -32,6 +32,11 @@ class ComparedRun:
     kinds: dict[str, str] = field(default_factory=dict)
     """Per score, its ``kind`` as declared (``pointwise`` or ``preference``); a score missing
     here is pointwise."""
+    curve: pd.DataFrame | None = None
+    """Its ``agreement_vs_samples.csv`` (a run with ``runner.samples`` > 1); None otherwise."""
+    panel_run_id: str | None = None
+    """For a member of a judge panel (:mod:`judgekit.compare.members`), the panel's run id;
+    ``run_id`` is then ``<panel run id>/member/<name>``."""
 
     @classmethod
     def from_mlflow(cls, run: Any) -> ComparedRun:
@@ -41,11 +46,18 @@ class ComparedRun:
         return cls(info.run_id, name, data.tags, data.metrics, data.params, info.start_time or 0)
 
     @property
+    def mlflow_run_id(self) -> str:
+        """The MLflow run this row comes from: its own, or its panel's for a panel member."""
+        return self.panel_run_id or self.run_id
+
+    @property
     def scores(self) -> list[str]:
         """Scores with agreement figures (human labels), in the order they were logged."""
         names = [key[: -len("/n_scored")] for key in self.metrics if key.endswith("/n_scored")]
         # <score>_preference is derived from pairs of rows, not a per-example score: not paired here.
-        return [n for n in names if not (n.endswith("_preference") and n[:-11] in names)]
+        names = [n for n in names if not (n.endswith("_preference") and n[:-11] in names)]
+        # <score>/member/<name> is a panel member's figure of <score>: the member's own row.
+        return [n for n in names if "/member/" not in n or n.partition("/member/")[0] not in names]
 
 
 @dataclass
@@ -66,6 +78,9 @@ class Comparison:
     sweep_id: str | None = None
     score_statistics: dict[str, list[str]] = field(default_factory=dict)
     """The statistics of each score, by its kind; a score missing here uses ``statistics``."""
+    curves: pd.DataFrame | None = None
+    """The agreement-vs-draws curves of the runs that have one (``run`` and ``run_id`` columns,
+    then those of ``agreement_vs_samples.csv``), when two or more runs have one; else None."""
 
     def statistics_for(self, score: str) -> list[str]:
         """The statistics tabulated and compared for ``score``."""

@@ -2,8 +2,10 @@
 
 ``format_text`` is what ``judgekit compare`` prints; ``write_outputs`` writes
 ``comparison.md``, ``comparison.csv`` (runs × statistics), ``paired.csv`` (each run against the
-baseline) and ``forest.png``; ``log_summary`` logs those files and the differences as metrics
-``<run label>/<score>/<statistic>/difference`` in a run tagged ``judgekit.kind=comparison``.
+baseline), ``forest.png`` and, when two or more runs have an agreement-vs-draws curve,
+``agreement_vs_samples.csv``/``.png`` (the curves overlaid); ``log_summary`` logs those files
+and the differences as metrics ``<run label>/<score>/<statistic>/difference`` in a run tagged
+``judgekit.kind=comparison``.
 """
 
 from __future__ import annotations
@@ -211,7 +213,8 @@ def _forest_rows(ax: Any, rows: pd.DataFrame) -> None:
 
 
 def write_outputs(c: Comparison, out_dir: Path) -> list[Path]:
-    """Write comparison.md, comparison.csv, paired.csv and forest.png into ``out_dir``."""
+    """Write comparison.md, comparison.csv, paired.csv and forest.png into ``out_dir``, and
+    agreement_vs_samples.csv/.png when the comparison has curves to overlay."""
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [
         out_dir / name for name in ("comparison.md", "comparison.csv", "paired.csv", "forest.png")
@@ -220,6 +223,13 @@ def write_outputs(c: Comparison, out_dir: Path) -> list[Path]:
     c.table.to_csv(paths[1], index=False)
     c.paired.to_csv(paths[2], index=False)
     forest_plot(c).savefig(paths[3], dpi=100)
+    if c.curves is not None:
+        from judgekit.plots import agreement_vs_samples_by_run
+
+        table, figure = out_dir / "agreement_vs_samples.csv", out_dir / "agreement_vs_samples.png"
+        c.curves.to_csv(table, index=False)
+        agreement_vs_samples_by_run(c.curves).savefig(figure, dpi=100)
+        paths += [table, figure]
     return paths
 
 
@@ -247,7 +257,7 @@ def log_summary(c: Comparison, paths: list[Path], uri: str, experiment: str) -> 
     tags = {
         "judgekit.kind": "comparison",
         "judgekit.baseline": c.baseline.run_id,
-        "judgekit.compared_runs": ",".join(run.run_id for run in c.runs),
+        "judgekit.compared_runs": ",".join(dict.fromkeys(run.mlflow_run_id for run in c.runs)),
     }
     if c.sweep_id:
         tags["judgekit.compared_sweep"] = c.sweep_id

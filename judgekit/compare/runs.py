@@ -7,9 +7,12 @@ paired bootstrap over the examples both scored
 (:func:`judgekit.stats.bootstrap.paired_comparison`). A preference score (``kind: preference`` in
 the runs' ``resolved_config.json``) is compared on its own statistics, ``accuracy``,
 ``accuracy_with_ties`` and ``kappa`` (:func:`judgekit.stats.pairwise.paired_pairwise_comparison`);
-a range score on the pointwise ones. :mod:`judgekit.compare.report` prints the
-result, writes it to ``--out`` and logs it as a summary run (tag ``judgekit.kind=comparison``),
-which later comparisons leave out.
+a range score on the pointwise ones. A judge panel's members (tag ``judgekit.panel_members``,
+artifact ``members.parquet``) join as runs of their own right after the panel
+(:mod:`judgekit.compare.members`); runs made with ``runner.samples`` > 1 bring their
+agreement-vs-draws curves, overlaid when two or more have one.
+:mod:`judgekit.compare.report` prints the result, writes it to ``--out`` and logs it as a
+summary run (tag ``judgekit.kind=comparison``), which later comparisons leave out.
 """
 
 from __future__ import annotations
@@ -33,9 +36,11 @@ __all__ = [
     "Comparison",
     "collect_runs",
     "compare",
+    "curves",
     "label_runs",
     "load_artifacts",
     "score_kind",
+    "with_members",
 ]
 
 DEFAULT_STATISTICS = (
@@ -61,6 +66,8 @@ LABEL_TAGS = {
     "dataset": "judgekit.dataset",
 }
 """Short label key → the tag it is read from, in the order labels use them."""
+CURVE_FILE = "agreement_vs_samples.csv"
+"""A run's agreement-vs-draws curve (``runner.samples`` > 1), overlaid across runs."""
 CONNECTION_KEYS = frozenset({"judge.api_base", "judge.api_key_env", "judge.timeout_s"})
 """Overrides that say how a judge was reached, not what it was: used in labels last."""
 
@@ -214,11 +221,13 @@ def label_runs(runs: list[ComparedRun]) -> None:
 
 
 def load_artifacts(client: Any, runs: list[ComparedRun], dst: Path) -> None:
-    """Download each run's ``results.parquet``, declared score ranges and kinds (None/{} if
-    absent)."""
+    """Download each run's ``results.parquet``, declared score ranges and kinds, and its
+    agreement-vs-draws curve (None/{} if absent)."""
     for run in runs:
         table = _download(client, run.run_id, "results.parquet", dst)
         run.results = pd.read_parquet(table) if table else None
+        curve = _download(client, run.run_id, CURVE_FILE, dst)
+        run.curve = pd.read_csv(curve) if curve else None
         config = _download(client, run.run_id, "resolved_config.json", dst)
         specs = json.loads(config.read_text())["score"]["scores"] if config else []
         run.ranges = {
@@ -228,6 +237,30 @@ def load_artifacts(client: Any, runs: list[ComparedRun], dst: Path) -> None:
         }
         run.integer = {s["name"]: bool(s["integer"]) for s in specs if s.get("integer") is not None}
         run.kinds = {s["name"]: str(s["kind"]) for s in specs if s.get("kind")}
+
+
+def with_members(client: Any, runs: list[ComparedRun], dst: Path) -> list[ComparedRun]:
+    """``runs`` with each judge panel's members as runs right after it
+    (:mod:`judgekit.compare.members`)."""
+    from judgekit.compare.members import MEMBERS_FILE, add_members, member_names
+
+    tables = {}
+    for run in runs:
+        path = _download(client, run.run_id, MEMBERS_FILE, dst) if member_names(run) else None
+        if path is not None:
+            tables[run.run_id] = pd.read_parquet(path)
+    return add_members(runs, tables)
+
+
+def curves(runs: list[ComparedRun]) -> pd.DataFrame | None:
+    """The agreement-vs-draws curves of every run that has one, labelled by ``run`` (and
+    ``run_id``); None when fewer than two runs have one (nothing to overlay)."""
+    having = [run for run in runs if run.curve is not None and not run.curve.empty]
+    if len(having) < 2:
+        return None
+    parts = [r.curve.assign(run=r.label, run_id=r.run_id) for r in having if r.curve is not None]
+    table = pd.concat(parts, ignore_index=True)
+    return table[["run", "run_id", *(c for c in table.columns if c not in ("run", "run_id"))]]
 
 
 def _download(client: Any, run_id: str, name: str, dst: Path) -> Path | None:
@@ -273,6 +306,7 @@ def compare(
     chosen = _choose_scores(runs, scores)
     with tempfile.TemporaryDirectory(prefix="judgekit-compare-") as tmp:
         load_artifacts(client, runs, Path(tmp))
+        runs = with_members(client, runs, Path(tmp))
     per_score = _statistics_per_score(chosen, [score_kind(runs, s) for s in chosen], statistics)
     stats = list(dict.fromkeys(name for names in per_score.values() for name in names))
     table = metrics_table(runs, base, chosen, per_score)
@@ -285,7 +319,9 @@ def compare(
         confidence=confidence,
         min_shared=min_shared,
     )
-    return Comparison(runs, base, table, paired, stats, resamples, confidence, sweep_id, per_score)
+    return Comparison(
+        runs, base, table, paired, stats, resamples, confidence, sweep_id, per_score, curves(runs)
+    )
 
 
 def _statistics_per_score(
