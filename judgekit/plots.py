@@ -248,6 +248,7 @@ def member_heatmap(matrix: pd.DataFrame, title: str) -> Figure:
     ax.set_yticks(range(len(names)), names)
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig
 
 
 def agreement_vs_samples_by_run(curves: pd.DataFrame) -> Figure:

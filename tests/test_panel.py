@@ -295,3 +295,30 @@ def test_a_split_pair_panel_abstains_under_strict_majority(workdir: Path) -> Non
 def test_a_bad_panel_is_one_line_naming_the_key(workdir: Path, override: str, needle: str) -> None:
     proc = run_cli(["judge=panel", "dataset=demo", override], workdir)
     assert_one_line_error(proc, needle)
+
+
+def test_compare_puts_a_real_panel_beside_its_members(workdir: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from judgekit.compare.runs import compare
+    from judgekit.pipeline import run
+
+    data = _dataset(workdir / "val.jsonl")
+    with FakeJudge(_answer) as judge:
+        panel = run(_config(judge, data, ["a", "b", "c"]), workdir / "out")
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    c = compare(client, run_ids=[panel.run_id], resamples=100, min_shared=5)
+    labels = [r.label for r in c.runs]
+    assert len(labels) == 4 and [label.rpartition("/")[2] for label in labels[1:]] == [
+        "a",
+        "b",
+        "c",
+    ]
+    assert c.baseline.run_id == panel.run_id  # the panel, its members compared with it
+    member_a = c.table[c.table["label"].str.endswith("/member/a")].iloc[0]
+    assert member_a["mae"] == pytest.approx(0.0)  # a is exact on every row
+    paired = c.paired[c.paired["statistic"] == "mae"]
+    b = paired[paired["label"].str.endswith("/member/b")].iloc[0]
+    # b - panel on the 7 rows b answered: b's MAE 2/7; the panel's there (row 7 left out)
+    # |4/3-1| + |7/3-3| + |10/3-4| + |1-0| = 8/3 → 8/21
+    assert b["difference"] == pytest.approx(2 / 7 - 8 / 21)

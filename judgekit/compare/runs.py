@@ -99,7 +99,9 @@ def collect_runs(
     if base is None:
         base = _get_run(client, str(baseline))
         runs = [base, *runs]
-    if len(runs) < 2:
+    from judgekit.compare.members import PANEL_TAG
+
+    if len(runs) < 2 and not runs[0].tags.get(PANEL_TAG):  # a panel is compared with its members
         where = f"sweep {sweep_id}" if sweep_id else f"experiment {experiment!r}"
         raise fail(
             f"only 1 run to compare in {where} ({runs[0].run_id}); compare needs 2 or more: "
