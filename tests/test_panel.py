@@ -322,3 +322,39 @@ def test_compare_puts_a_real_panel_beside_its_members(workdir: Path) -> None:
     # b - panel on the 7 rows b answered: b's MAE 2/7; the panel's there (row 7 left out)
     # |4/3-1| + |7/3-3| + |10/3-4| + |1-0| = 8/3 → 8/21
     assert b["difference"] == pytest.approx(2 / 7 - 8 / 21)
+
+
+def test_members_sampled_k_times_are_reduced_then_combined(workdir: Path) -> None:
+    """``runner.samples=3``: each member's draws reduce to its value (the mean), the panel
+    combines those; each member's test–retest figures are logged under its name."""
+    from judgekit.pipeline import run
+
+    draws = {  # member → row → its three draws (draw s is sent seed 100 + s)
+        "a": [[0, 0, 0], [1, 1, 1], [2, 2, 2], [3, 3, 3]],
+        "b": [[0, 1, 2], [1, 1, 1], [2, 2, None], [4, 4, 4]],
+    }
+
+    def answer(request: ChatRequest) -> str:
+        value = draws[request.model][row_number(request)][int(request.params["seed"]) - 100]
+        return "I cannot say." if value is None else json.dumps({"helpfulness": value})
+
+    data = write_jsonl(
+        workdir / "val.jsonl",
+        [
+            {"prompt": f"Q {i}", "response": f"A [row={i}]", "helpfulness": HUMAN[i]}
+            for i in range(4)
+        ],
+    )
+    seeds = [f"++judge.members.{i}.extra_params.seed=100" for i in range(2)]
+    with FakeJudge(answer) as judge:
+        result = run(_config(judge, data, ["a", "b"], "runner.samples=3", *seeds), workdir / "out")
+        assert judge.counters.requests_total == 2 * 4 * 3
+    # b's means: 1, 1, 2 (2 of 3 draws), 4; a's: 0, 1, 2, 3; the panel's mean: .5, 1, 2, 3.5
+    assert result.results["judge"].to_list() == pytest.approx([0.5, 1.0, 2.0, 3.5])
+    metrics = _metrics(workdir)[0]
+    # b: flip rate over rows with two or more successful draws: row 0 only flips → 1/4
+    assert metrics["helpfulness/member/b/flip_rate"] == pytest.approx(0.25)
+    assert metrics["helpfulness/member/a/flip_rate"] == 0.0
+    assert metrics["helpfulness/member/b/n_failed_draws"] == 1
+    # b's MAE on its reduced values against 0, 1, 2, 3: (1 + 0 + 0 + 1) / 4
+    assert metrics["helpfulness/member/b/mae"] == pytest.approx(0.5)

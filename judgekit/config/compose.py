@@ -176,7 +176,7 @@ def _expand_panel(cfg: Any, config_dirs: Sequence[str | Path]) -> None:
     def compose_judge(name: str) -> Any:
         return compose_config([f"judge={name}"], config_dirs=config_dirs).judge
 
-    expand_members(cfg, compose_judge)
+    expand_members(cfg, compose_judge, one_line)
 
 
 def normalize_overrides(overrides: list[str]) -> list[str]:

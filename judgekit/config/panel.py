@@ -37,11 +37,14 @@ def rewrite_member_overrides(overrides: list[str]) -> list[str]:
     return out
 
 
-def expand_members(cfg: Any, compose_judge: Callable[[str], Any]) -> None:
+def expand_members(
+    cfg: Any, compose_judge: Callable[[str], Any], one_line: Callable[[BaseException], str]
+) -> None:
     """Replace ``cfg.judge.members`` (names or mappings) by composed judge configs, in place.
 
     ``compose_judge(name)`` returns the judge option ``name`` as a DictConfig of the judge
-    schema. Every ``judge.member_overrides`` entry must name a member.
+    schema; ``one_line`` folds an OmegaConf error into one line. Every
+    ``judge.member_overrides`` entry must name a member.
     """
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
@@ -64,7 +67,7 @@ def expand_members(cfg: Any, compose_judge: Callable[[str], Any]) -> None:
                 member = OmegaConf.merge(member, extra)
             OmegaConf.to_object(member)  # the member's own checks, its keys named as a member's
         except OmegaConfBaseException as err:
-            raise ConfigError(f"{where}: {_one_line(err)}") from None
+            raise ConfigError(f"{where}: {one_line(err)}") from None
         except ConfigError as err:
             raise ConfigError(re.sub(r"^judge\.(?!members\.)", f"{where}.", str(err))) from None
         members.append(member)
@@ -143,9 +146,3 @@ def _distinct_names(names: Sequence[str]) -> list[str]:
         taken.add(candidate)
         out.append(candidate)
     return out
-
-
-def _one_line(err: BaseException) -> str:
-    from judgekit.config.compose import one_line
-
-    return one_line(err)
