@@ -44,6 +44,10 @@ __all__ = [
 ]
 
 _COSTS = ("attempts", "latency_s", "prompt_tokens", "completion_tokens")
+ORDERS = ("judge_first", "judge_second")
+SPLIT_TIE = "the members split: a tie"
+"""The start of ``failure_detail`` of a preference a panel's split made a tie (``majority``,
+``mean``, ``median``), counted as ``<score>/n_split_ties``."""
 
 
 @dataclass
@@ -69,6 +73,9 @@ class PanelResult:
     cost: pd.DataFrame | None = None
     config_specs: list[ScoreSpec] = field(default_factory=list)
     """The run's scores (in order), for the printed report."""
+    split_ties: dict[str, int] = field(default_factory=dict)
+    """Per preference score, the items the members' split made a tie (``majority``, ``mean``,
+    ``median``; ``failure_detail`` says so)."""
 
     def metrics(self) -> dict[str, float]:
         """``<score>/member/<name>/<stat>``, ``<score>/inter_judge_alpha``,
@@ -87,15 +94,16 @@ class PanelResult:
                 out[f"failures/member/{name}/{reason}"] = n
         for score, alpha in self.inter_judge_alpha.items():
             out[f"{score}/inter_judge_alpha"] = alpha
+        out |= {f"{score}/n_split_ties": n for score, n in self.split_ties.items()}
         for score, by_member in self.weights.items():
             out |= {f"{score}/member/{name}/weight": w for name, w in by_member.items()}
         for row in _records(self.leave_one_out):
             prefix = f"{row['score']}/member/{row['member']}/loo"
             out[f"{prefix}_{row['statistic']}"] = row["without"]
-            for key in ("change", "change_ci_low", "change_ci_high"):
+            for key in ("change", "change_ci_low", "change_ci_high", "n_common"):
                 out[f"{prefix}_{key}"] = row[key]
         for row in _records(self.cost):
-            for key in ("calls", "prompt_tokens", "completion_tokens", "cost_usd"):
+            for key in ("answers", "attempts", "prompt_tokens", "completion_tokens", "cost_usd"):
                 out[f"cost/{row['member']}/{key}"] = row[key]
         return {k: float(v) for k, v in out.items() if v is not None and not pd.isna(v)}
 
@@ -150,9 +158,7 @@ def assemble_panel(
         names=names,
         members=members_table(frames, names, fit_rows),
         reports=reports,
-        stability={
-            n: t["stability"] for n, t in zip(names, tables, strict=True) if t.get("stability")
-        },
+        stability=_stability(names, tables, shown, specs),
         weights={
             s: dict(zip(names, map(float, w), strict=True)) for s, w in (weights or {}).items()
         },
@@ -163,7 +169,30 @@ def assemble_panel(
         cost=cost_table(frames, names, [m.model for m in members]),
         config_specs=list(specs),
     )
-    return panel[keep].reset_index(drop=True), result, annotators
+    reported = panel[keep].reset_index(drop=True)
+    ties = reported["failure_detail"].fillna("").str.startswith(SPLIT_TIE)
+    result.split_ties = {
+        s.name: int((ties & (reported["score"] == s.name)).sum())
+        for s in specs
+        if s.kind == "preference"
+    }
+    return reported, result, annotators
+
+
+def _stability(
+    names: list[str], tables: list[dict[str, Any]], shown: np.ndarray, specs: list[ScoreSpec]
+) -> dict[str, dict[str, SampleStability]]:
+    """With ``runner.samples`` > 1, each member's test–retest figures on the rows reported."""
+    from judgekit.draws import stability_by_score, tables_of
+
+    out = {}
+    for name, table in zip(names, tables, strict=True):
+        draws = table.get("samples")
+        if draws is None:
+            continue
+        mine = draws[draws["example_index"].isin(shown)].reset_index(drop=True)
+        out[name] = stability_by_score(tables_of(mine), specs)
+    return out
 
 
 def calibration_rows(cfg: Config, groups: list[Any]) -> np.ndarray:
@@ -249,13 +278,11 @@ def _combine_score(
     preference = spec.kind == "preference"
     judged = _column(frames, "judge", rows)
     swapped = preference and bool(np.isfinite(_column(frames, "judge_second", rows)).any())
-    if swapped:
-        first, abstain_first = combine(
-            _column(frames, "judge_first", rows), how, preference=True, weights=weights
-        )
-        second, abstain_second = combine(
-            _column(frames, "judge_second", rows), how, preference=True, weights=weights
-        )
+    if swapped:  # a member that failed either order votes in neither
+        failed = ~np.isfinite(judged)
+        orders = [np.where(failed, math.nan, _column(frames, c, rows)) for c in ORDERS]
+        first, abstain_first = combine(orders[0], how, preference=True, weights=weights)
+        second, abstain_second = combine(orders[1], how, preference=True, weights=weights)
         value = np.where(first == second, first, TIE)
         value[~(np.isfinite(first) & np.isfinite(second))] = math.nan
         abstained = abstain_first | abstain_second
@@ -265,7 +292,7 @@ def _combine_score(
     panel.loc[rows, "judge"] = value
     reasons = np.column_stack([f["failure_reason"].to_numpy(dtype=object)[rows] for f in frames])
     explained = [
-        _explain(names, v, r, bool(a), bool(np.isfinite(p)))
+        _explain(names, v, r, bool(a), float(p), preference)
         for v, r, a, p in zip(judged, reasons, abstained, value, strict=True)
     ]
     index = panel.index[rows]
@@ -274,9 +301,16 @@ def _combine_score(
 
 
 def _explain(
-    names: list[str], values: np.ndarray, reasons: np.ndarray, abstained: bool, decided: bool
+    names: list[str],
+    values: np.ndarray,
+    reasons: np.ndarray,
+    abstained: bool,
+    value: float,
+    preference: bool,
 ) -> tuple[str | None, str | None]:
-    """(failure_reason, failure_detail) of one panel row: who said what, who failed."""
+    """(failure_reason, failure_detail) of one panel row: who said what, who failed, and a
+    preference tie the members did not give (their split)."""
+    decided = math.isfinite(value)
     said = ", ".join(
         f"{n}={v:g}" if math.isfinite(v) else f"{n}=failed ({r or 'not_run'})"
         for n, v, r in zip(names, values, reasons, strict=True)
@@ -287,6 +321,9 @@ def _explain(
     if not decided:
         first = next((str(r) for r in reasons if isinstance(r, str) and r), None)
         return first or FailureReason.BAD_RESPONSE.value, f"every member failed: {said}"
+    answered = values[np.isfinite(values)]
+    if preference and value == TIE and not (answered == TIE).all():
+        return None, f"{SPLIT_TIE}: {said}"
     if failed:
         return None, f"from {len(names) - len(failed)} of {len(names)} members: {said}"
     return None, None
@@ -355,7 +392,8 @@ def leave_one_out(
     how = str(cfg.judge.aggregate)
     for spec in cfg.score.scores:
         mine = (panel["score"] == spec.name).to_numpy()
-        if panel.loc[mine, "human"].isna().all():
+        keep = ~frames[0]["example_index"].isin(fit_rows).to_numpy()
+        if panel.loc[mine & keep, "human"].isna().all():
             continue
         statistic = objective_of(spec)
         for m, name in enumerate(names):
@@ -364,7 +402,6 @@ def leave_one_out(
             without = panel_table(
                 others, [n for k, n in enumerate(names) if k != m], [spec], how, weights=refit
             )
-            keep = ~frames[0]["example_index"].isin(fit_rows).to_numpy()
             part = panel[mine & keep]
             alone = without[(without["score"] == spec.name).to_numpy() & keep]
             args: dict[str, Any] = {
@@ -415,8 +452,11 @@ def _clusters(groups: pd.Series) -> np.ndarray | None:
 
 
 def cost_table(frames: list[pd.DataFrame], names: list[str], models: list[str]) -> pd.DataFrame:
-    """Per member and for the panel: calls answered, prompt and completion tokens (cached answers
-    counted: what the judgements cost), and USD at litellm's list price where it knows the model."""
+    """Per member and for the panel: ``answers`` (responses, cached ones included),
+    ``attempts`` (calls sent by this run, retries included: 0 when the cache answered), prompt
+    and completion tokens of the answers (cached ones included: what the judgements cost), and
+    USD at litellm's list price where it knows the model (the panel's only when every member's
+    is known)."""
     rows = []
     for name, frame, model in zip(names, frames, models, strict=True):
         calls = frame.drop_duplicates("example_index")
@@ -426,7 +466,8 @@ def cost_table(frames: list[pd.DataFrame], names: list[str], models: list[str]) 
             {
                 "member": name,
                 "model": model,
-                "calls": float(calls["attempts"].astype(float).sum()),
+                "answers": float(len(calls)),
+                "attempts": float(calls["attempts"].astype(float).sum()),
                 "prompt_tokens": prompt,
                 "completion_tokens": completion,
                 "cost_usd": _usd(model, prompt, completion),
@@ -434,8 +475,10 @@ def cost_table(frames: list[pd.DataFrame], names: list[str], models: list[str]) 
         )
     table = pd.DataFrame(rows)
     total: dict[str, Any] = {"member": "panel", "model": ", ".join(models)}
-    for column in ("calls", "prompt_tokens", "completion_tokens", "cost_usd"):
+    for column in ("answers", "attempts", "prompt_tokens", "completion_tokens"):
         total[column] = float(table[column].sum(min_count=len(table)))
+    priced = table["cost_usd"].notna()
+    total["cost_usd"] = float(table["cost_usd"].sum()) if priced.all() else math.nan
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
 

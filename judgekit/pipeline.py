@@ -127,6 +127,8 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
     render_all(examples, cfg.prompt, cfg.score, swap=swaps(cfg))  # every template error, no call
     for judge in cfg.judge.members:  # a panel: every member's key, before any call
         resolve_api_key(judge) if require_key else None
+    if cfg.judge.is_panel and cfg.judge.aggregate == "weighted":
+        _check_weights_split(cfg, examples)
     if cfg.runner.samples > 1 and not cfg.judge.is_panel and cfg.judge.temperature == 0:
         log.warning(
             "runner.samples=%d at judge.temperature=0: the draws differ only through "
@@ -148,6 +150,30 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
             "re-judging %d failed of %d examples from %s", failed, len(examples), previous.where
         )
     return prepared
+
+
+def _check_weights_split(cfg: Config, examples: list[Example]) -> None:
+    """``judge.aggregate=weighted`` needs labelled rows to fit on and rows left to report."""
+    from judgekit.errors import ConfigError
+    from judgekit.panel import calibration_rows
+
+    fit = calibration_rows(cfg, [e.group for e in examples])
+    labelled = sum(
+        any(not _missing(e.human.get(s)) for s in cfg.score.names)
+        for e in (examples[i] for i in fit)
+    )
+    shown = len(examples) - len(fit)
+    if labelled < 2 or shown < 2:
+        raise ConfigError(
+            f"judge.weights_split: {cfg.judge.weights_split} of {len(examples)} examples (whole "
+            f"groups, dataset.fields.group) leaves {labelled} labelled rows to fit the weights on "
+            f"and {shown} to report; each needs 2 or more: change judge.weights_split, use more "
+            "examples or smaller groups, or another judge.aggregate"
+        )
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _run_panel(

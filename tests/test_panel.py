@@ -114,8 +114,12 @@ def test_a_mean_panel_combines_its_members_and_measures_them(workdir: Path) -> N
     # the panel's MAE: |4/3-1| + |7/3-3| + |10/3-4| + |1-0| = 1/3 + 2/3 + 2/3 + 1 = 8/3 over 8
     assert metrics["helpfulness/mae"] == pytest.approx(8 / 3 / 8)
     assert "helpfulness/inter_judge_alpha" in metrics
-    assert {"cost/a/calls", "cost/panel/calls"} <= set(metrics)
-    assert metrics["cost/panel/calls"] == 3 * ROWS
+    assert metrics["cost/panel/answers"] == metrics["cost/panel/attempts"] == 3 * ROWS
+    assert metrics["cost/a/answers"] == ROWS
+    # the fake judge reports usage: the panel's tokens are its members' summed
+    members_tokens = sum(metrics[f"cost/{m}/prompt_tokens"] for m in ("a", "b", "c"))
+    assert metrics["cost/panel/prompt_tokens"] == members_tokens > 0
+    assert "cost/panel/cost_usd" not in metrics  # litellm knows no price for openai/a: none
     for member in ("a", "b", "c"):
         assert f"helpfulness/member/{member}/loo_change" in metrics
         assert f"helpfulness/member/{member}/loo_change_ci_low" in metrics
@@ -210,6 +214,9 @@ def test_a_member_added_later_reuses_the_others_cached_calls(workdir: Path) -> N
     members = three.panel.members
     cached = members.groupby("member")["cached"].all().to_dict()
     assert cached == {"a": True, "b": True, "c": False}
+    cost = three.panel.cost.set_index("member")
+    assert cost.loc["a", "attempts"] == 0 and cost.loc["a", "answers"] == ROWS  # from the cache
+    assert cost.loc["c", "attempts"] == ROWS
 
 
 def _pairs(path: Path) -> None:
@@ -290,6 +297,10 @@ def test_a_split_pair_panel_abstains_under_strict_majority(workdir: Path) -> Non
         ("judge.members=[nope,local]", "judge.members.0: judge=nope: Could not find"),
         ("judge.aggregate=avg", "judge.aggregate: 'avg' is not valid; use mean, median"),
         ("judge.members.0.temperature=-1", "judge.members.0.temperature: -1.0 is not valid"),
+        ("judge.max_tokens=64", "judge.max_tokens: a panel's members keep their own settings"),
+        ("judge.members=[local,local]", "judge.members.0 and judge.members.1 are the same judge"),
+        ("judge.members.1.name=a/b", "judge.members.1.name: 'a/b' is not valid"),
+        ("runner.samples=2", "judge.members.0 (local): runner.samples: 2 draws at judge.members.0"),
     ],
 )
 def test_a_bad_panel_is_one_line_naming_the_key(workdir: Path, override: str, needle: str) -> None:
@@ -358,3 +369,44 @@ def test_members_sampled_k_times_are_reduced_then_combined(workdir: Path) -> Non
     assert metrics["helpfulness/member/b/n_failed_draws"] == 1
     # b's MAE on its reduced values against 0, 1, 2, 3: (1 + 0 + 0 + 1) / 4
     assert metrics["helpfulness/member/b/mae"] == pytest.approx(0.5)
+
+
+def test_a_split_pair_becomes_a_tie_that_says_so(workdir: Path) -> None:
+    table, metrics = _pair_panel(workdir, ["good", "first"], "majority")
+    # good is consistent, first always picks the first shown (inconsistent: a tie): in each
+    # order they split on half the pairs, so every pair comes out a tie, and says why
+    assert table["judge"].to_list() == [0.5] * 10
+    assert table["failure_reason"].isna().all()  # a tie is a verdict, not a failure
+    assert table["failure_detail"].str.startswith("the members split: a tie").all()
+    assert metrics["preference/n_split_ties"] == 10
+
+
+def test_weighted_without_rows_to_report_is_a_setup_error(workdir: Path) -> None:
+    data = _dataset(workdir / "val.jsonl")
+    with FakeJudge(_answer) as judge:
+        proc = run_cli(
+            [
+                *member_overrides(judge, ["a", "b"]),
+                "dataset=jsonl",
+                f"dataset.path={data}",
+                "dataset.fields.group=prompt",  # eight groups of one
+                "judge.aggregate=weighted",
+                "judge.weights_split=0.9",
+            ],
+            workdir,
+        )
+        assert judge.counters.requests_total == 0  # refused before any call
+    assert_one_line_error(proc, "judge.weights_split: 0.9 of 8 examples")
+
+
+def test_member_keys_cannot_be_swept_from_a_config_file(workdir: Path) -> None:
+    own = workdir / "conf" / "experiment"
+    own.mkdir(parents=True)
+    (own / "sweep_members.yaml").write_text(
+        "# @package _global_\n"
+        "defaults:\n  - override /judge: panel\n"
+        "hydra:\n  mode: MULTIRUN\n  sweeper:\n    params:\n"
+        "      judge.members.1.temperature: 0.3,0.7\n"
+    )
+    proc = run_cli(["--config-dir", str(workdir / "conf"), "+experiment=sweep_members"], workdir)
+    assert_one_line_error(proc, "hydra.sweeper.params: judge.members.1.temperature cannot be swept")

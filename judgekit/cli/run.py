@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import secrets
 import signal
 import sys
@@ -79,6 +80,7 @@ def validate(
     for job in sweep_combinations(own) if multirun else [own]:
         cfg = compose_config(job, config_dirs=dirs, return_hydra_config=True)
         params = cfg.hydra.sweeper.get("params") or {}
+        _no_member_keys(params)
         extra = [f"{k}={v}" for k, v in params.items()]
         for inner in sweep_combinations(extra):
             composed = compose_config([*job, *inner], config_dirs=dirs)
@@ -92,6 +94,18 @@ def validate(
         checked = _precheck(config)
         budget -= len(checked.prepared.examples)
         _CHECKED[key] = checked if budget >= 0 else None
+
+
+def _no_member_keys(params: Any) -> None:
+    """Hydra's sweeper reads ``hydra.sweeper.params`` itself, where judgekit cannot keep a panel
+    member's override apart from its name (:mod:`judgekit.config.panel`)."""
+    for key in params:
+        if re.match(r"^\+{0,2}judge\.members\.\d+\.", str(key)):
+            raise ConfigError(
+                f"hydra.sweeper.params: {key} cannot be swept from a config file; sweep it on "
+                f"the command line (judgekit -m {key}=A,B) or write it as "
+                f"judge.member_overrides.{str(key).split('.', 2)[2]} in the sweeper's params"
+            )
 
 
 @dataclass

@@ -62,9 +62,7 @@ def expand_members(
         where = f"judge.members.{index}"
         try:
             member = _compose_entry(entry, where, compose_judge)
-            extra = overrides.get(str(index))
-            if extra:
-                member = OmegaConf.merge(member, extra)
+            member = _override(member, overrides.get(str(index)) or {})
             OmegaConf.to_object(member)  # the member's own checks, its keys named as a member's
         except OmegaConfBaseException as err:
             raise ConfigError(f"{where}: {one_line(err)}") from None
@@ -75,6 +73,25 @@ def expand_members(
         member.name = name
     judge.members = members
     judge.member_overrides = {}
+
+
+_OPEN_KEYS = ("extra_params", "header_env")
+"""A member's keys whose own keys are free (``judge.members.0.extra_params.seed=7`` adds one)."""
+
+
+def _override(member: Any, extra: dict[str, Any]) -> Any:
+    """``member`` with the overrides ``extra`` merged in: the judge schema's keys checked, new
+    keys allowed under :data:`_OPEN_KEYS`."""
+    from omegaconf import OmegaConf, open_dict
+
+    extra = dict(extra)
+    free = {k: extra.pop(k) for k in _OPEN_KEYS if isinstance(extra.get(k), dict)}
+    member = OmegaConf.merge(member, extra)
+    for key, value in free.items():
+        with open_dict(member):
+            merged = OmegaConf.merge(OmegaConf.to_container(member[key]) or {}, value)
+            member[key] = merged
+    return member
 
 
 def _compose_entry(entry: Any, where: str, compose_judge: Callable[[str], Any]) -> Any:

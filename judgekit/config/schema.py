@@ -9,6 +9,7 @@ receives these dataclasses, never a ``DictConfig``.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import re
@@ -346,6 +347,41 @@ def _check_members(panel: JudgeConfig) -> None:
     names = [m.name for m in panel.members]
     if len(set(names)) < len(names):
         raise ConfigError(f"judge.members: member names must differ; found {names}")
+    for index, name in enumerate(names):
+        if name == "panel" or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+            raise ConfigError(
+                f"judge.members.{index}.name: {name!r} is not valid; use letters, digits, '_', "
+                "'.' or '-' (and not 'panel', which names the whole panel's figures)"
+            )
+    for a, b in itertools.combinations(range(len(names)), 2):
+        first, second = (_without_name(panel.members[i]) for i in (a, b))
+        if first == second:
+            raise ConfigError(
+                f"judge.members.{a} and judge.members.{b} are the same judge (same model and "
+                f"settings): their calls are the same requests, so {names[b]} would repeat "
+                f"{names[a]}'s answers from the cache; make them differ (e.g. "
+                f"judge.members.{b}.temperature=0.7 and +judge.members.{b}.extra_params.seed=1)"
+            )
+    defaults = JudgeConfig()
+    for key in _MEMBER_ONLY_KEYS:
+        if getattr(panel, key) != getattr(defaults, key):
+            raise ConfigError(
+                f"judge.{key}: a panel's members keep their own settings, so this would be "
+                f"ignored; set judge.members.N.{key} for the members it is meant for"
+            )
+
+
+def _without_name(judge: JudgeConfig) -> JudgeConfig:
+    """``judge`` without its name (two members are the same judge when these are equal)."""
+    return dataclasses.replace(judge, name="")
+
+
+_MEMBER_ONLY_KEYS = (
+    *("api_base", "api_key_env", "temperature", "max_tokens", "timeout_s", "max_retries"),
+    *("retry_backoff_s", "retry_max_wait_s", "rpm", "tpm", "structured_output", "logprobs"),
+    *("top_logprobs", "local", "extra_params", "client", "header_env", "max_response_bytes"),
+)
+"""Keys of one judge's calls: on a panel they belong to its members (``judge.members.N.KEY``)."""
 
 
 def _require_variable_name(key: str, name: str, what: str) -> None:
@@ -826,7 +862,8 @@ class Config:
             except ConfigError as err:
                 if not self.judge.members:
                     raise
-                raise ConfigError(f"judge.members.{index} ({judge.name}): {err}") from None
+                mine = str(err).replace("judge.", f"judge.members.{index}.")
+                raise ConfigError(f"judge.members.{index} ({judge.name}): {mine}") from None
         if self.judge.members and self.runner.rejudge:
             raise ConfigError("runner.rejudge: not available with a judge panel yet")
 

@@ -61,11 +61,25 @@ _DATA_KEYED = "dataset.fields.label_map"
 value is the whole map, since MLflow refuses param names holding characters such as ``>``."""
 
 
+def _member(member: dict[str, Any]) -> dict[str, Any]:
+    """A panel member's params: what sets its answers (no panel keys of its own)."""
+    for key in ("members", "aggregate", "weights_split", "member_overrides"):
+        member.pop(key, None)
+    return {k: v.value if hasattr(v, "value") else v for k, v in member.items()}
+
+
 def flatten_params(cfg: Config) -> dict[str, str]:
     """The resolved config as flat ``a.b.c`` params; long values shortened, inline rows counted;
     ``dataset.fields.label_map`` is one param (its keys are data values)."""
     data = dataclasses.asdict(cfg)
     data.pop("optimize", None)  # judgekit optimize logs it on its own parent run
+    judge = data["judge"]
+    judge.pop("member_overrides", None)  # empty once the members are composed
+    if judge["members"]:  # a panel: each member's keys (judge.members.N.KEY)
+        judge["members"] = {str(i): _member(m) for i, m in enumerate(judge["members"])}
+    else:
+        for key in ("members", "aggregate", "weights_split"):
+            judge.pop(key)
     rows = data["dataset"].pop("rows", None)
     data["dataset"]["n_inline_rows"] = len(rows) if rows else 0
     flat: dict[str, str] = {}
