@@ -410,3 +410,20 @@ def test_member_keys_cannot_be_swept_from_a_config_file(workdir: Path) -> None:
     )
     proc = run_cli(["--config-dir", str(workdir / "conf"), "+experiment=sweep_members"], workdir)
     assert_one_line_error(proc, "hydra.sweeper.params: judge.members.1.temperature cannot be swept")
+
+
+def test_doctor_checks_every_member(workdir: Path) -> None:
+    data = _dataset(workdir / "val.jsonl")
+    with FakeJudge(_answer) as judge:
+        proc = run_cli(
+            [
+                "doctor",
+                *member_overrides(judge, ["a", "b"]),
+                "dataset=jsonl",
+                f"dataset.path={data}",
+            ],
+            workdir,
+        )
+        assert judge.counters.requests_total == 2  # one probe per member
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "judge endpoint (a)" in proc.stdout and "judge endpoint (b)" in proc.stdout
