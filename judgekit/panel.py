@@ -103,7 +103,7 @@ class PanelResult:
             for key in ("change", "change_ci_low", "change_ci_high", "n_common"):
                 out[f"{prefix}_{key}"] = row[key]
         for row in _records(self.cost):
-            for key in ("answers", "attempts", "prompt_tokens", "completion_tokens", "cost_usd"):
+            for key in ("items", "attempts", "prompt_tokens", "completion_tokens", "cost_usd"):
                 out[f"cost/{row['member']}/{key}"] = row[key]
         return {k: float(v) for k, v in out.items() if v is not None and not pd.isna(v)}
 
@@ -452,7 +452,8 @@ def _clusters(groups: pd.Series) -> np.ndarray | None:
 
 
 def cost_table(frames: list[pd.DataFrame], names: list[str], models: list[str]) -> pd.DataFrame:
-    """Per member and for the panel: ``answers`` (responses, cached ones included),
+    """Per member and for the panel: ``items`` judged (cached answers included; a pair's two
+    orders and an item's draws are one item),
     ``attempts`` (calls sent by this run, retries included: 0 when the cache answered), prompt
     and completion tokens of the answers (cached ones included: what the judgements cost), and
     USD at litellm's list price where it knows the model (the panel's only when every member's
@@ -466,7 +467,7 @@ def cost_table(frames: list[pd.DataFrame], names: list[str], models: list[str]) 
             {
                 "member": name,
                 "model": model,
-                "answers": float(len(calls)),
+                "items": float(len(calls)),
                 "attempts": float(calls["attempts"].astype(float).sum()),
                 "prompt_tokens": prompt,
                 "completion_tokens": completion,
@@ -475,7 +476,7 @@ def cost_table(frames: list[pd.DataFrame], names: list[str], models: list[str]) 
         )
     table = pd.DataFrame(rows)
     total: dict[str, Any] = {"member": "panel", "model": ", ".join(models)}
-    for column in ("answers", "attempts", "prompt_tokens", "completion_tokens"):
+    for column in ("items", "attempts", "prompt_tokens", "completion_tokens"):
         total[column] = float(table[column].sum(min_count=len(table)))
     priced = table["cost_usd"].notna()
     total["cost_usd"] = float(table["cost_usd"].sum()) if priced.all() else math.nan

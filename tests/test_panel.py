@@ -114,8 +114,8 @@ def test_a_mean_panel_combines_its_members_and_measures_them(workdir: Path) -> N
     # the panel's MAE: |4/3-1| + |7/3-3| + |10/3-4| + |1-0| = 1/3 + 2/3 + 2/3 + 1 = 8/3 over 8
     assert metrics["helpfulness/mae"] == pytest.approx(8 / 3 / 8)
     assert "helpfulness/inter_judge_alpha" in metrics
-    assert metrics["cost/panel/answers"] == metrics["cost/panel/attempts"] == 3 * ROWS
-    assert metrics["cost/a/answers"] == ROWS
+    assert metrics["cost/panel/items"] == metrics["cost/panel/attempts"] == 3 * ROWS
+    assert metrics["cost/a/items"] == ROWS
     # the fake judge reports usage: the panel's tokens are its members' summed
     members_tokens = sum(metrics[f"cost/{m}/prompt_tokens"] for m in ("a", "b", "c"))
     assert metrics["cost/panel/prompt_tokens"] == members_tokens > 0
@@ -215,7 +215,7 @@ def test_a_member_added_later_reuses_the_others_cached_calls(workdir: Path) -> N
     cached = members.groupby("member")["cached"].all().to_dict()
     assert cached == {"a": True, "b": True, "c": False}
     cost = three.panel.cost.set_index("member")
-    assert cost.loc["a", "attempts"] == 0 and cost.loc["a", "answers"] == ROWS  # from the cache
+    assert cost.loc["a", "attempts"] == 0 and cost.loc["a", "items"] == ROWS  # from the cache
     assert cost.loc["c", "attempts"] == ROWS
 
 
