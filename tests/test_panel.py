@@ -263,6 +263,7 @@ def _pair_panel(
     return pd.read_parquet(workdir / "out" / "results.parquet"), _metrics(workdir)[0]
 
 
+@pytest.mark.slow
 def test_a_pairwise_panel_with_swap_combines_each_order_then_the_orders(workdir: Path) -> None:
     table, metrics = _pair_panel(workdir, ["good", "first", "good2"], "majority")
     # Each order: two of three pick GOOD, so the panel does; both orders agree → GOOD's side.
@@ -277,6 +278,7 @@ def test_a_pairwise_panel_with_swap_combines_each_order_then_the_orders(workdir:
     assert kappa.loc["good", "good2"] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_a_split_pair_panel_abstains_under_strict_majority(workdir: Path) -> None:
     # In each order good and first disagree on half the pairs: 1-1 is no strict majority; the
     # other half they agree in one order and split in the other. Every pair has a split order.
@@ -308,6 +310,7 @@ def test_a_bad_panel_is_one_line_naming_the_key(workdir: Path, override: str, ne
     assert_one_line_error(proc, needle)
 
 
+@pytest.mark.slow
 def test_compare_puts_a_real_panel_beside_its_members(workdir: Path) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -371,6 +374,7 @@ def test_members_sampled_k_times_are_reduced_then_combined(workdir: Path) -> Non
     assert metrics["helpfulness/member/b/mae"] == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_a_split_pair_becomes_a_tie_that_says_so(workdir: Path) -> None:
     table, metrics = _pair_panel(workdir, ["good", "first"], "majority")
     # good is consistent, first always picks the first shown (inconsistent: a tie): in each
@@ -399,6 +403,7 @@ def test_weighted_without_rows_to_report_is_a_setup_error(workdir: Path) -> None
     assert_one_line_error(proc, "judge.weights_split: 0.9 of 8 examples")
 
 
+@pytest.mark.slow
 def test_member_keys_cannot_be_swept_from_a_config_file(workdir: Path) -> None:
     own = workdir / "conf" / "experiment"
     own.mkdir(parents=True)
@@ -412,6 +417,7 @@ def test_member_keys_cannot_be_swept_from_a_config_file(workdir: Path) -> None:
     assert_one_line_error(proc, "hydra.sweeper.params: judge.members.1.temperature cannot be swept")
 
 
+@pytest.mark.slow
 def test_doctor_checks_every_member(workdir: Path) -> None:
     data = _dataset(workdir / "val.jsonl")
     with FakeJudge(_answer) as judge:
