@@ -50,6 +50,7 @@ __all__ = [
     "FAILURE_REASONS",
     "ParsedScore",
     "expected_score_from_logprobs",
+    "level_probabilities_from_logprobs",
     "find_json_object",
     "parse_scores",
     "strip_reasoning",
@@ -189,18 +190,36 @@ def expected_score_from_logprobs(logprobs_content: Sequence[Any], spec: ScoreSpe
         non-integer scale, a value that does not parse, or a value split over several tokens
         (e.g. ``"10"`` as ``"1"`` + ``"0"``).
     """
-    if not logprobs_content or spec.labels or not spec.is_integer_scale:
+    weights = level_probabilities_from_logprobs(logprobs_content, spec)
+    if not weights:
         return _NAN
+    return sum(value * p for value, p in weights.items())
+
+
+def level_probabilities_from_logprobs(
+    logprobs_content: Sequence[Any], spec: ScoreSpec
+) -> dict[int, float]:
+    """The judge's distribution over the integer levels at the token where the score was emitted.
+
+    Found as :func:`expected_score_from_logprobs` finds its token: ``p(v) / Σ p(v)`` over that
+    token's alternatives that are an integer ``v`` within the range.
+
+    Returns:
+        Probability per level the alternatives name (summing to 1); empty when it cannot be
+        computed (the cases where :func:`expected_score_from_logprobs` gives NaN).
+    """
+    if not logprobs_content or spec.labels or not spec.is_integer_scale:
+        return {}
     tokens = [str(_field(item, "token") or "") for item in logprobs_content]
     text = "".join(tokens)
     try:
         start, end = _value_span(_blank_out(text, _reasoning_spans(text)), spec)
     except _Failed:
-        return _NAN
+        return {}
     index = _token_holding(tokens, start, end)
     if index is None:
-        return _NAN
-    return _expected_value(logprobs_content[index], spec)
+        return {}
+    return _level_weights(logprobs_content[index], spec)
 
 
 # --- reasoning ----------------------------------------------------------------------------------
@@ -562,8 +581,8 @@ def _token_holding(tokens: list[str], start: int, end: int) -> int | None:
     return None
 
 
-def _expected_value(item: Any, spec: ScoreSpec) -> float:
-    """Σ v·p(v) / Σ p(v) over the item's alternatives that are integers within the range."""
+def _level_weights(item: Any, spec: ScoreSpec) -> dict[int, float]:
+    """p(v) / Σ p(v) over the item's alternatives that are integers within the range."""
     alternatives = {
         str(_field(alt, "token")): _field(alt, "logprob")
         for alt in _field(item, "top_logprobs") or []
@@ -578,8 +597,8 @@ def _expected_value(item: Any, spec: ScoreSpec) -> float:
             weights[value] = weights.get(value, 0.0) + math.exp(logprob)
     total = sum(weights.values())
     if total <= 0:
-        return _NAN
-    return sum(value * weight for value, weight in weights.items()) / total
+        return {}
+    return {value: weight / total for value, weight in sorted(weights.items())}
 
 
 def _integer_token(token: str) -> int | None:

@@ -58,6 +58,8 @@ class PreparedRun:
     """sha256 of every example loaded, before sampling (tag ``judgekit.dataset_digest``)."""
     dropped_incomplete: int = 0
     """Rows left out by ``dataset.drop_incomplete`` (a field the prompt shows missing or null)."""
+    calibration: dict[str, Any] | None = None
+    """The maps ``stats.apply_calibration`` applies (:func:`judgekit.calibrated.load_calibration`)."""
 
 
 def run(
@@ -140,6 +142,7 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
     prepared = PreparedRun(
         cfg, examples, api_key, dataset_digest=digest, dropped_incomplete=dropped
     )
+    prepared.calibration = _prepare_calibration(cfg, examples)
     if cfg.runner.rejudge == "failed" and cfg.runner.rejudge_from:
         from judgekit.rejudge import load_previous, reuse
 
@@ -150,6 +153,15 @@ def prepare(cfg: Config, *, require_key: bool = True) -> PreparedRun:
             "re-judging %d failed of %d examples from %s", failed, len(examples), previous.where
         )
     return prepared
+
+
+def _prepare_calibration(cfg: Config, examples: list[Example]) -> dict[str, Any] | None:
+    """``stats.calibrate``/``stats.apply_calibration`` checked (the applied maps loaded)."""
+    if cfg.stats.calibrate == "none" and not cfg.stats.apply_calibration:
+        return None
+    from judgekit.calibrated import prepare_calibration
+
+    return prepare_calibration(cfg, examples)
 
 
 def _check_weights_split(cfg: Config, examples: list[Example]) -> None:
@@ -462,14 +474,40 @@ def _finish(
     result = RunResult(cfg, examples, frame, report, aggregate, failure_counts(frame), **draws)
     result.cache_stats = cache.stats() if cache is not None else {}
     result.dropped_incomplete = prepared.dropped_incomplete
+    result.calibration = _calibrate(prepared, frame, responses)
     if out_dir is None:
         return result
     result.out_dir = out_dir
     result.run_id = mlrun.run_id if mlrun is not None else None
-    paths = _write_draws(result, out_dir) + write_run(result, out_dir)
+    paths = _write_draws(result, out_dir) + _write_calibration(result, out_dir)
+    paths += write_run(result, out_dir)
     if traces is not None:
         first = one_draw(responses, swap=swaps(cfg), samples=cfg.runner.samples, sample=0)
         traces.close(first)
     if mlrun is not None:
         log_run(mlrun, result, paths)
     return result
+
+
+def _calibrate(prepared: PreparedRun, frame: Any, responses: dict[int, Any]) -> Any:
+    """Calibration maps and the judge's probability calibration (:mod:`judgekit.calibrated`):
+    with ``stats.calibrate``/``stats.apply_calibration``, or when the judge returned logprobs."""
+    cfg = prepared.config
+    logprobs = cfg.judge.logprobs and frame["judge_expected"].notna().any()
+    if prepared.calibration is None and cfg.stats.calibrate == "none" and not logprobs:
+        return None
+    from judgekit.calibrated import calibrate
+
+    swap = swaps(cfg)
+    first, _ = split_orders(
+        one_draw(responses, swap=swap, samples=cfg.runner.samples, sample=0), swap=swap
+    )
+    return calibrate(cfg, prepared.examples, frame, prepared.calibration, first)
+
+
+def _write_calibration(result: RunResult, out_dir: Path) -> list[Path]:
+    if result.calibration is None:
+        return []
+    from judgekit.calibrated import write_calibration
+
+    return write_calibration(result.calibration, out_dir)

@@ -26,6 +26,7 @@ __all__ = [
     "confusion_heatmap",
     "member_heatmap",
     "percentile_table",
+    "reliability_diagram",
     "save_figures",
     "score_histogram",
 ]
@@ -168,6 +169,26 @@ def confusion_heatmap(frame: pd.DataFrame, spec: ScoreSpec) -> Figure:
     ax.set_ylabel("human")
     ax.set_title(f"{spec.name}: human × judge (n={len(both)})\n{cats.how}", fontsize=9)
     fig.colorbar(image, ax=ax, shrink=0.8)
+    return fig
+
+
+def reliability_diagram(bins: list[dict[str, float]], score: str, ece: float) -> Figure:
+    """Accuracy against mean confidence per confidence bin of the judge's most probable level
+    (the bins of :func:`judgekit.stats.calibration.probability_calibration`); the diagonal is a
+    perfectly calibrated judge."""
+    fig = _figure(4.5, 4.5)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+    confidence = [b["mean_confidence"] for b in bins]
+    accuracy = [b["accuracy"] for b in bins]
+    sizes = [20 + 200 * b["count"] / max(sum(c["count"] for c in bins), 1) for b in bins]
+    ax.plot(confidence, accuracy, marker="", color="tab:blue")
+    ax.scatter(confidence, accuracy, s=sizes, color="tab:blue", zorder=3)
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("judge confidence (probability of its most probable level)")
+    ax.set_ylabel("share matching the human label")
+    ax.set_title(f"{score}: reliability (ECE {ece:.3f}; marker size = rows)", fontsize=9)
     return fig
 
 

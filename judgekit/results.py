@@ -88,6 +88,9 @@ class RunResult:
     panel: Any = None
     """A judge panel's :class:`judgekit.panel.PanelResult` (its members, their agreement, ...);
     ``results`` then holds the panel's rows."""
+    calibration: Any = None
+    """With ``stats.calibrate``/``stats.apply_calibration`` or logprobs: the
+    :class:`judgekit.calibrated.CalibrationResult` (maps, raw vs calibrated, ECE/Brier)."""
 
     @property
     def row_scores(self) -> list[dict[str, Any]]:
@@ -129,6 +132,8 @@ class RunResult:
         }
         if self.panel is not None:
             summary["panel"] = self.panel.summary()
+        if self.calibration is not None:
+            summary["calibration"] = self.calibration.summary()
         if self.stability:
             summary["repeat_sampling"] = {k: v.to_flat() for k, v in self.stability.items()}
         return summary

@@ -398,6 +398,7 @@ def test_public_api() -> None:
         "ParsedScore",
         "expected_score_from_logprobs",
         "find_json_object",
+        "level_probabilities_from_logprobs",
         "parse_scores",
         "strip_reasoning",
     ]

@@ -127,6 +127,14 @@ class Aggregate(StrEnum):
     weighted = "weighted"
 
 
+class Calibrate(StrEnum):
+    """``stats.calibrate``: the monotone map fitted from judge scores to the human scale."""
+
+    none = "none"
+    isotonic = "isotonic"
+    ordinal = "ordinal"
+
+
 class CacheMode(StrEnum):
     """``cache.mode``: how the response cache is used."""
 
@@ -766,9 +774,35 @@ class StatsConfig:
     """Bootstrap resamples for confidence intervals; 0 turns intervals off."""
     confidence: float = 0.95
     """Confidence level of the intervals."""
+    calibrate: Calibrate = Calibrate.none
+    """``none`` | ``isotonic`` | ``ordinal``: fit a monotone map from the judge's score (its
+    ``judge_expected`` when present) to the human scale on ``calibration_split`` of the rows and
+    report raw and calibrated agreement on the other rows (:mod:`judgekit.calibrated`)."""
+    calibration_split: float = 0.3
+    """Share of the examples (whole ``dataset.fields.group`` groups, seeded by ``runner.seed``)
+    the calibration map is fitted on; the rest are the rows it is reported on."""
+    apply_calibration: str | None = None
+    """A fitted map to apply instead of fitting one: an MLflow run id in ``tracking.uri``, a
+    ``calibration.json``, or a run directory holding it; every row is then reported calibrated."""
 
     def __post_init__(self) -> None:
         _require_finite(self, "stats")
+        self.calibrate = _choice(Calibrate, self.calibrate, "stats.calibrate")
+        if not 0 < self.calibration_split < 1:
+            raise ConfigError(
+                f"stats.calibration_split: {self.calibration_split} is not valid; "
+                "use a value in (0, 1)"
+            )
+        if self.apply_calibration is not None and not str(self.apply_calibration).strip():
+            raise ConfigError(
+                "stats.apply_calibration: '' is not valid; use an MLflow run id, a "
+                "calibration.json or a run directory holding one"
+            )
+        if self.apply_calibration and self.calibrate != Calibrate.none:
+            raise ConfigError(
+                f"stats.apply_calibration: applying a fitted map fits nothing, but "
+                f"stats.calibrate is {self.calibrate.value!r}; drop one of the two"
+            )
         if self.bootstrap_resamples < 0:
             raise ConfigError(
                 f"stats.bootstrap_resamples: {self.bootstrap_resamples} is not valid; use 0 or more"

@@ -1,7 +1,7 @@
 """Calibration: a monotone map from judge scores to the human scale, the held-out split it is fitted
 on, and how well a judge's own level probabilities are calibrated.
 
-Building blocks for issue 18; nothing here is wired into a run yet.
+Building blocks for issue 18, wired into runs by :mod:`judgekit.calibrated` (``stats.calibrate``).
 
 - :func:`fit_calibration` fits a :class:`CalibrationMap` (isotonic regression, or an ordinal
   logistic model of the human level on the judge score) on rows with both scores; rows where either
