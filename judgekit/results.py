@@ -88,6 +88,9 @@ class RunResult:
     panel: Any = None
     """A judge panel's :class:`judgekit.panel.PanelResult` (its members, their agreement, ...);
     ``results`` then holds the panel's rows."""
+    human_scale: Any = None
+    """:class:`judgekit.stats.human_scale.HumanScale`: the PPI estimates (``stats.ppi``), the
+    alt-test and the pointwise human ceiling (examples with annotators); None without either."""
 
     @property
     def row_scores(self) -> list[dict[str, Any]]:
@@ -131,6 +134,8 @@ class RunResult:
             summary["panel"] = self.panel.summary()
         if self.stability:
             summary["repeat_sampling"] = {k: v.to_flat() for k, v in self.stability.items()}
+        if self.human_scale is not None:
+            summary["human_scale"] = self.human_scale.summary()
         return summary
 
 

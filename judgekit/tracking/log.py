@@ -66,6 +66,8 @@ def log_run(mlrun: Any, result: RunResult, paths: list[Path]) -> None:
         metrics.update({f"{score}/{k}": v for k, v in figures.to_flat().items()})
     if result.panel is not None:  # judge=panel: its members, their agreement among themselves
         metrics.update(result.panel.metrics())
+    if result.human_scale is not None:  # stats.ppi; annotators: alt-test, human ceiling
+        metrics.update(result.human_scale.metrics())
     if cfg.dataset.drop_incomplete:
         metrics["data/dropped_incomplete"] = float(result.dropped_incomplete)
     mlrun.log_metrics(metrics)
