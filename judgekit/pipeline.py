@@ -36,6 +36,7 @@ from judgekit.judge.structured import response_format_for
 from judgekit.results import RunResult, check_coverage, parse_responses, results_table, write_run
 from judgekit.runner import JudgeRequest, StopRules, judge_all, run_async
 from judgekit.stats.agreement import agreement_report, annotator_labels, failure_counts
+from judgekit.stats.human_scale import human_scale
 from judgekit.tracking.log import check_logged, log_run, open_run
 from judgekit.tracking.traces import TraceLog, open_traces
 
@@ -271,6 +272,7 @@ def _finish_panel(
     result = RunResult(cfg, examples, frame, report, aggregate, failure_counts(frame), panel=panel)
     result.cache_stats = cache.stats() if cache is not None else {}
     result.dropped_incomplete = prepared.dropped_incomplete
+    result.human_scale = human_scale(cfg, examples, frame)  # on the rows the panel reports
     if out_dir is None:
         return result
     result.out_dir = out_dir
@@ -280,6 +282,7 @@ def _finish_panel(
     except OSError as err:
         raise RunError(f"could not write the panel's tables to {out_dir}: {err}") from None
     paths += write_run(result, out_dir)
+    paths += result.human_scale.write(out_dir) if result.human_scale is not None else []
     if mlrun is not None:
         log_run(mlrun, result, paths)
     return result
@@ -475,12 +478,14 @@ def _finish(
     result.cache_stats = cache.stats() if cache is not None else {}
     result.dropped_incomplete = prepared.dropped_incomplete
     result.calibration = _calibrate(prepared, frame, responses)
+    result.human_scale = human_scale(cfg, examples, frame)  # stats.ppi; annotators: the alt-test
     if out_dir is None:
         return result
     result.out_dir = out_dir
     result.run_id = mlrun.run_id if mlrun is not None else None
     paths = _write_draws(result, out_dir) + _write_calibration(result, out_dir)
     paths += write_run(result, out_dir)
+    paths += result.human_scale.write(out_dir) if result.human_scale is not None else []
     if traces is not None:
         first = one_draw(responses, swap=swaps(cfg), samples=cfg.runner.samples, sample=0)
         traces.close(first)

@@ -91,6 +91,9 @@ class RunResult:
     calibration: Any = None
     """With ``stats.calibrate``/``stats.apply_calibration`` or logprobs: the
     :class:`judgekit.calibrated.CalibrationResult` (maps, raw vs calibrated, ECE/Brier)."""
+    human_scale: Any = None
+    """:class:`judgekit.stats.human_scale.HumanScale`: the PPI estimates (``stats.ppi``), the
+    alt-test and the pointwise human ceiling (examples with annotators); None without either."""
 
     @property
     def row_scores(self) -> list[dict[str, Any]]:
@@ -136,6 +139,8 @@ class RunResult:
             summary["calibration"] = self.calibration.summary()
         if self.stability:
             summary["repeat_sampling"] = {k: v.to_flat() for k, v in self.stability.items()}
+        if self.human_scale is not None:
+            summary["human_scale"] = self.human_scale.summary()
         return summary
 
 

@@ -1,5 +1,5 @@
-"""Subcommands of ``judgekit`` that are not a judge run: init, doctor, fake-judge, compare, optimize, and the
-job commands submit, status, result, cancel."""
+"""Subcommands of ``judgekit`` that are not a judge run: init, doctor, fake-judge, compare, optimize,
+estimate, alt-test, and the job commands submit, status, result, cancel."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ def dispatch(name: str, argv: list[str]) -> int:
         from judgekit.cli.compare import main as compare_main
 
         return compare_main(argv)
+    if name in ("estimate", "alt-test"):
+        from judgekit.cli.estimate import main as estimate_main
+
+        return estimate_main(name, argv)
     if name in ("submit", "status", "result", "cancel"):
         from judgekit.cli.jobs import main as jobs_main
 

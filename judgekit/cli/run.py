@@ -3,7 +3,8 @@
 ``judgekit [overrides]`` composes the config (compose → OmegaConf.to_object → typed Config) and
 calls :func:`judgekit.pipeline.run`. Every combination of a sweep is composed and checked before
 the first job starts, so a typo fails at once with exit code 2 and no judge call.
-Subcommands: ``init``, ``doctor``, ``fake-judge``, ``compare``, and the job commands.
+Subcommands: ``init``, ``doctor``, ``fake-judge``, ``compare``, ``optimize``, ``estimate``,
+``alt-test``, and the job commands.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ _MAIN_PID: int | None = None
 
 SUBCOMMANDS = (
     *("init", "doctor", "fake-judge", "compare", "optimize"),
+    *("estimate", "alt-test"),
     *("submit", "status", "result", "cancel"),
 )
 _failures: list[int] = []

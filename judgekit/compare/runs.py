@@ -56,6 +56,8 @@ NOT_RUNS = {
     "comparison": "a comparison summary",
     "optimization": "a judgekit optimize search (its test runs are judgekit runs)",
     "optimization_candidate": "a candidate of a judgekit optimize search",
+    "estimate": "a judgekit estimate summary (human-scale estimates of another run)",
+    "alt_test": "a judgekit alt-test summary (the alt-test of another run)",
 }
 """Runs with these ``judgekit.kind`` tags have no judged rows of their own: never compared."""
 LABEL_TAGS = {

@@ -784,9 +784,28 @@ class StatsConfig:
     apply_calibration: str | None = None
     """A fitted map to apply instead of fitting one: an MLflow run id in ``tracking.uri``, a
     ``calibration.json``, or a run directory holding it; every row is then reported calibrated."""
+    ppi: bool = False
+    """Also log the prediction-powered (PPI++) estimate of the mean human score (a preference
+    score: the human win rate) from the labelled rows and the judge's scores of the unlabelled
+    ones, beside the judge-only and human-only means (``<score>/ppi_mean``, ...)."""
+    ppi_width: float | None = None
+    """With ``stats.ppi``: also log how many labelled rows the PPI interval needs to be this wide
+    (``<score>/labels_needed``); null: not computed."""
+    alt_test_epsilon: float = 0.2
+    """The alt-test's cost-benefit margin epsilon (run when the examples carry annotators)."""
 
     def __post_init__(self) -> None:
         _require_finite(self, "stats")
+        if self.ppi_width is not None and not self.ppi_width > 0:
+            raise ConfigError(
+                f"stats.ppi_width: {self.ppi_width} is not valid; use a positive interval width "
+                "or null"
+            )
+        if not 0 <= self.alt_test_epsilon < 1:
+            raise ConfigError(
+                f"stats.alt_test_epsilon: {self.alt_test_epsilon} is not valid; use a value in "
+                "[0, 1) (the paper's default is 0.2)"
+            )
         self.calibrate = _choice(Calibrate, self.calibrate, "stats.calibrate")
         if not 0 < self.calibration_split < 1:
             raise ConfigError(

@@ -68,6 +68,8 @@ def log_run(mlrun: Any, result: RunResult, paths: list[Path]) -> None:
         metrics.update(result.panel.metrics())
     if result.calibration is not None:  # stats.calibrate, stats.apply_calibration, logprobs
         metrics.update(result.calibration.metrics())
+    if result.human_scale is not None:  # stats.ppi; annotators: alt-test, human ceiling
+        metrics.update(result.human_scale.metrics())
     if cfg.dataset.drop_incomplete:
         metrics["data/dropped_incomplete"] = float(result.dropped_incomplete)
     mlrun.log_metrics(metrics)
