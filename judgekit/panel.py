@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from judgekit.config.schema import Config, ScoreSpec
+from judgekit.judge.pricing import list_price_usd
 from judgekit.records import Example, FailureReason
 from judgekit.stats.panel import TIE, agreement_matrix, combine, fit_weights
 from judgekit.stats.repeats import SampleStability, krippendorff_alpha_units
@@ -471,7 +472,7 @@ def cost_table(frames: list[pd.DataFrame], names: list[str], models: list[str]) 
                 "attempts": float(calls["attempts"].astype(float).sum()),
                 "prompt_tokens": prompt,
                 "completion_tokens": completion,
-                "cost_usd": _usd(model, prompt, completion),
+                "cost_usd": list_price_usd(model, prompt, completion),
             }
         )
     table = pd.DataFrame(rows)
@@ -481,23 +482,6 @@ def cost_table(frames: list[pd.DataFrame], names: list[str], models: list[str]) 
     priced = table["cost_usd"].notna()
     total["cost_usd"] = float(table["cost_usd"].sum()) if priced.all() else math.nan
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
-
-
-def _usd(model: str, prompt_tokens: float, completion_tokens: float) -> float:
-    """USD at litellm's list price; NaN when litellm does not know the model or no tokens."""
-    if not model or math.isnan(prompt_tokens):
-        return math.nan
-    try:
-        import litellm
-
-        costs = litellm.cost_per_token(
-            model=model,
-            prompt_tokens=int(prompt_tokens),
-            completion_tokens=int(0 if math.isnan(completion_tokens) else completion_tokens),
-        )
-    except Exception:  # noqa: BLE001 - an unknown model (a local alias): no price
-        return math.nan
-    return float(sum(costs))
 
 
 def write_panel(panel: PanelResult, out_dir: Path) -> list[Path]:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from judgekit.judge.pricing import list_price_usd
+
 if TYPE_CHECKING:
     from judgekit.compare.records import ComparedRun
 
@@ -84,26 +86,9 @@ def _usage(run: ComparedRun) -> dict[str, float]:
     sent = calls.loc[~calls["cached"].astype(bool), "latency_s"].astype(float)
     reported = not (math.isnan(prompt) and math.isnan(completion))
     usage["tokens"] = float(np.nansum([prompt, completion])) if reported else math.nan
-    usage["cost_usd"] = _cost(run.tags.get("judgekit.judge_model", ""), prompt, completion)
+    usage["cost_usd"] = list_price_usd(run.tags.get("judgekit.judge_model", ""), prompt, completion)
     usage["latency_s"] = float(sent.mean()) if sent.notna().any() else math.nan
     return usage
-
-
-def _cost(model: str, prompt_tokens: float, completion_tokens: float) -> float:
-    """USD at litellm's list price; NaN when litellm does not know the model or no tokens."""
-    if not model or math.isnan(prompt_tokens):
-        return math.nan
-    try:
-        import litellm  # ~3 s to import: only when a run reported tokens
-
-        costs = litellm.cost_per_token(
-            model=model,
-            prompt_tokens=int(prompt_tokens),
-            completion_tokens=int(0 if math.isnan(completion_tokens) else completion_tokens),
-        )
-    except Exception:  # unknown model (e.g. a local alias): no price
-        return math.nan
-    return float(sum(costs))
 
 
 PAIRED_COLUMNS = [
