@@ -221,6 +221,11 @@ def load_calibration(source: str, cfg: Config) -> dict[str, Any]:
                 f"{KEY}: {where} maps score {spec.name!r} to {fitted.minimum:g}..{fitted.maximum:g}, "
                 f"but its scale here is {spec.minimum:g}..{spec.maximum:g}"
             )
+        if maps[spec.name][0] == "judge_expected" and not cfg.judge.logprobs:
+            raise ConfigError(
+                f"{KEY}: {where} maps score {spec.name!r} from the judge's logprob expected score "
+                "(judge_expected), which this run would not have; set judge.logprobs=true"
+            )
     log.info("calibration: applying the maps of %s (nothing is fitted)", where)
     return {"maps": maps, "where": where}
 
@@ -461,6 +466,8 @@ def _probabilities(
             if response is None or not response.logprobs or not np.isfinite(expected):
                 continue
             found = level_probabilities_from_logprobs(response.logprobs, spec)
+            if not found:  # this draw did not parse (runner.samples: others did): no distribution
+                continue
             probs[row] = [found.get(level, 0.0) for level in levels]
         human = part["human"].to_numpy(dtype=float)
         rounded = np.where(np.isfinite(human), round_half_up(human), math.nan)

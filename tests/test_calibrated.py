@@ -249,3 +249,35 @@ def test_an_ordinal_map_is_fitted_on_the_fit_rows_and_saved(workdir: Path) -> No
     held = rows[rows["side"] == "eval"]
     assert held["calibrated"].between(1, 3).all()  # an expected level between the two
     assert held["calibrated"].to_list() == pytest.approx(fitted.apply(held["raw"]).tolist())
+
+
+def test_a_draw_that_did_not_parse_is_left_out_of_the_probability_calibration(
+    workdir: Path,
+) -> None:
+    """runner.samples=2 with logprobs: row 2's first draw does not parse, its second does; the
+    row's expected score stands on draw 1, and draw 0's missing distribution is no distribution
+    (left out), not a row of zeros. ECE and Brier are then those of the four other rows."""
+    from judgekit.pipeline import run
+
+    judged, human = [1, 2, 3, 2, 4], [1, 2, 2, 3, 4]
+
+    def answer(request: ChatRequest) -> Reply:
+        row, draw = row_number(request), int(request.params["seed"]) - 7
+        content = (
+            "I cannot say." if (row, draw) == (2, 0) else json.dumps({"helpfulness": judged[row]})
+        )
+        return Reply(content, logprobs=synthesise_logprobs(content))
+
+    rows = [
+        {"prompt": f"Q{i}", "response": f"A [row={i}]", "helpfulness": h}
+        for i, h in enumerate(human)
+    ]
+    data = write_jsonl(workdir / "val.jsonl", rows)
+    with FakeJudge(answer) as judge:
+        extra = ("judge.logprobs=true", "runner.samples=2", "+judge.extra_params.seed=7")
+        result = run(_config(judge, data, *extra), workdir / "out")
+    # rows 0, 1, 3, 4 as in the test above: Brier (0.14 + 0.14 + 1.14 + 0.03125) / 4;
+    # ECE: [0.7, 0.8) rows 0, 1, 3 (accuracy 2/3): 3/4 * |0.7 - 2/3|; row 4: 1/4 * 0.125
+    metrics = _metrics(workdir, result.run_id)
+    assert metrics["helpfulness/brier"] == pytest.approx((0.14 + 0.14 + 1.14 + 0.03125) / 4)
+    assert metrics["helpfulness/ece"] == pytest.approx(0.75 * abs(0.7 - 2 / 3) + 0.25 * 0.125)

@@ -242,3 +242,14 @@ def test_the_annotators_table_round_trips_with_missing_labels() -> None:
     assert names == ["x", "y"]
     np.testing.assert_array_equal(labels, [[2, 2], [0, 2], [1, math.nan]])
     assert annotators_table(examples, {}) is None
+
+
+def test_a_constant_difference_on_the_null_edge_is_not_rejected() -> None:
+    """epsilon 0, three identical annotators and a judge equal to them: every d_i = 0, scipy's
+    t-test is 0/0; the null (mean d <= -epsilon) holds on its edge: p = 1, counted, FAILED."""
+    from judgekit.stats.alttest import alt_test
+
+    labels = np.tile(np.arange(40) % 2, (3, 1)).T.astype(float)
+    result = alt_test(labels, labels[:, 0].copy(), metric="accuracy", epsilon=0.0)
+    assert [t.p_value for t in result.annotators] == [1.0, 1.0, 1.0]
+    assert result.winning_rate == 0.0 and not result.passed

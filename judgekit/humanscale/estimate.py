@@ -108,6 +108,8 @@ def hidden_rows(
 ) -> dict[str, set[int]]:
     """Per score, the labelled example indexes left out when a seeded ``labels`` of them are
     kept (``numpy.random.default_rng(seed)`` draws the kept ones from the sorted indexes)."""
+    if seed < 0:
+        raise ConfigError(f"--seed: {seed} is not valid; use 0 or more")
     out = {}
     for score in kinds:
         part = table[(table["score"] == score) & table["human"].notna()]

@@ -198,7 +198,7 @@ def calibration_split(
     if g.shape != (n_rows,):
         raise ValueError(f"groups: expected {n_rows} entries, got shape {g.shape}")
     names, codes = np.unique(g, return_inverse=True)
-    order = np.random.default_rng(seed).permutation(names.size)
+    order = np.random.default_rng(seed % 2**32).permutation(names.size)  # any int seed
     sizes, target, taken = np.bincount(codes, minlength=names.size), round(fraction * n_rows), 0
     to_fit = np.zeros(names.size, dtype=bool)
     for k in order:
