@@ -23,17 +23,33 @@ from judgekit.local.server import _require_server_modules  # noqa: E402
 from judgekit.testing.server import FakeJudge  # noqa: E402
 
 
+def _cache_dir_at(path: Path) -> Path:
+    """``path`` as a response cache whose ``weights`` are the user's (assembled GGUF files are
+    shared, not rebuilt)."""
+    from judgekit.local.weights import default_cache_dir
+
+    shared_weights = (default_cache_dir() / "weights").resolve()
+    shared_weights.mkdir(parents=True, exist_ok=True)
+    (path / "weights").symlink_to(shared_weights)
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The response cache of module- and session-scoped fixtures: never the user's own, where an
+    earlier test run's fake judge at the same port would answer from the cache."""
+    path = _cache_dir_at(tmp_path_factory.mktemp("judgekit-session-cache"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUDGEKIT_CACHE_DIR", str(path))
+        yield path
+
+
 @pytest.fixture(autouse=True)
 def private_cache_dir(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
     """Each test gets its own response cache (subprocesses inherit it through the environment)."""
-    from judgekit.local.weights import default_cache_dir
-
-    shared_weights = default_cache_dir() / "weights"
-    path = tmp_path_factory.mktemp("judgekit-cache")
-    shared_weights.mkdir(parents=True, exist_ok=True)
-    (path / "weights").symlink_to(shared_weights)  # assembled GGUF files are shared, not rebuilt
+    path = _cache_dir_at(tmp_path_factory.mktemp("judgekit-cache"))
     monkeypatch.setenv("JUDGEKIT_CACHE_DIR", str(path))
     return path
 

@@ -84,6 +84,8 @@ def _sweep(workdir: Path, responder, sweep_dir: str) -> None:  # noqa: ANN001
                 f"hydra.sweep.dir={sweep_dir}",
             ],
             workdir,
+            # Its own cache: the second sweep's judge may get the port the first's had.
+            env={"JUDGEKIT_CACHE_DIR": str(workdir / f"cache_{sweep_dir}")},
         )
     assert proc.returncode == 0, proc.stderr
 

@@ -66,6 +66,8 @@ def _run(workdir: Path, responder, out: str) -> None:  # noqa: ANN001
                 f"hydra.run.dir={out}",
             ],
             workdir,
+            # Its own cache: run b's judge may get the port run a's had, and so its cache keys.
+            env={"JUDGEKIT_CACHE_DIR": str(workdir / f"cache_{out}")},
         )
     assert proc.returncode == 0, proc.stderr
 
