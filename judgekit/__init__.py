@@ -2,7 +2,7 @@
 
 The public API is small: :func:`evaluate` runs a judge in this process, :func:`submit` runs it
 as a durable job (:class:`Job`) on a local process or Slurm, :func:`optimize` searches a better
-prompt and proves it on held-out data; the config dataclasses
+prompt and proves it on held-out data, :func:`audit` measures a judge's biases; the config dataclasses
 describe a run; the errors are what a user can fix. Heavy libraries (litellm, mlflow, datasets)
 load only when a run needs them.
 """
@@ -24,12 +24,15 @@ from judgekit.config.schema import (
 from judgekit.errors import ConfigError, DatasetError, JudgekitError, RunError, TemplateError
 
 if TYPE_CHECKING:
-    from judgekit.api import build_config, evaluate, optimize
+    from judgekit.api import audit, build_config, evaluate, optimize
+    from judgekit.auditing import AuditResult
     from judgekit.jobs import Job, JobStatus, submit
     from judgekit.optimizer import OptimizationResult
     from judgekit.pipeline import RunResult
 
 _LAZY = {
+    "audit": "judgekit.api",
+    "AuditResult": "judgekit.auditing",
     "build_config": "judgekit.api",
     "evaluate": "judgekit.api",
     "optimize": "judgekit.api",
@@ -51,6 +54,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "AuditResult",
     "Config",
     "ConfigError",
     "DatasetConfig",
@@ -68,6 +72,7 @@ __all__ = [
     "ScoreSchemaConfig",
     "ScoreSpec",
     "TemplateError",
+    "audit",
     "build_config",
     "evaluate",
     "optimize",

@@ -29,9 +29,10 @@ from judgekit.config.schema import (
 from judgekit.pipeline import RunResult, run
 
 if TYPE_CHECKING:
+    from judgekit.auditing import AuditResult
     from judgekit.optimizer import OptimizationResult
 
-__all__ = ["build_config", "evaluate", "optimize"]
+__all__ = ["audit", "build_config", "evaluate", "optimize"]
 
 
 def _override(group: str, value: Any) -> list[str]:
@@ -170,3 +171,32 @@ def optimize(
     cfg = replace(cfg, tracking=replace(cfg.tracking, enabled=tracking))
     dirs = [Path(config_dir)] if config_dir is not None else []
     return optimize_config(cfg, config_dirs=dirs)
+
+
+def audit(
+    judge: str | JudgeConfig,
+    prompt: str | PromptConfig,
+    score: str | ScoreSchemaConfig,
+    dataset: str | Path | list[dict[str, Any]] | DatasetConfig,
+    *,
+    overrides: list[str] | None = None,
+    fields: FieldsConfig | None = None,
+    tracking: bool = True,
+    config_dir: str | Path | None = None,
+) -> AuditResult:
+    """Judge the items and counterfactual variants of them, as ``judgekit audit`` does, and
+    return each test's paired effect and robustness; ``audit.*`` keys go in ``overrides``::
+
+        judgekit.audit("local_1_5b", "pairwise_v1", "preference", "mtbench_human",
+                       overrides=["audit.tests=[position,verbosity]"])
+
+    Tests a project registers (``judgekit.auditing.register_test``) before the call can be
+    named in ``audit.tests``. MLflow logging follows ``tracking``.
+    """
+    from judgekit.auditing import audit_config
+
+    cfg = build_config(
+        judge, prompt, score, dataset, fields=fields, overrides=overrides, config_dir=config_dir
+    )
+    cfg = replace(cfg, tracking=replace(cfg.tracking, enabled=tracking))
+    return audit_config(cfg)

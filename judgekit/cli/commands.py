@@ -1,5 +1,5 @@
 """Subcommands of ``judgekit`` that are not a judge run: init, doctor, fake-judge, compare, optimize,
-estimate, alt-test, and the job commands submit, status, result, cancel."""
+audit, estimate, alt-test, and the job commands submit, status, result, cancel."""
 
 from __future__ import annotations
 
@@ -24,6 +24,10 @@ def dispatch(name: str, argv: list[str]) -> int:
         from judgekit.cli.optimize import main as optimize_main
 
         return optimize_main(argv)
+    if name == "audit":
+        from judgekit.cli.audit import main as audit_main
+
+        return audit_main(argv)
     if name == "compare":
         from judgekit.cli.compare import main as compare_main
 

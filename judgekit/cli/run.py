@@ -3,7 +3,7 @@
 ``judgekit [overrides]`` composes the config (compose → OmegaConf.to_object → typed Config) and
 calls :func:`judgekit.pipeline.run`. Every combination of a sweep is composed and checked before
 the first job starts, so a typo fails at once with exit code 2 and no judge call.
-Subcommands: ``init``, ``doctor``, ``fake-judge``, ``compare``, ``optimize``, ``estimate``,
+Subcommands: ``init``, ``doctor``, ``fake-judge``, ``compare``, ``optimize``, ``audit``, ``estimate``,
 ``alt-test``, and the job commands.
 """
 
@@ -39,7 +39,7 @@ _MAIN_PID: int | None = None
 """The process ``main`` runs in; a task running elsewhere is a parallel launcher's worker."""
 
 SUBCOMMANDS = (
-    *("init", "doctor", "fake-judge", "compare", "optimize"),
+    *("init", "doctor", "fake-judge", "compare", "optimize", "audit"),
     *("estimate", "alt-test"),
     *("submit", "status", "result", "cancel"),
 )

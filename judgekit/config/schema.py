@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from judgekit.config.audit import AuditConfig, audited_score
 from judgekit.config.labels import label_lookup
 from judgekit.config.optimize import OptimizeConfig, check_objective
 from judgekit.errors import ConfigError, TemplateError
@@ -897,6 +898,8 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     optimize: OptimizeConfig = field(default_factory=OptimizeConfig)
     """Used by ``judgekit optimize`` only; not logged with an ordinary run."""
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    """Used by ``judgekit audit`` only; not logged with an ordinary run."""
 
     def __post_init__(self) -> None:
         """Checks across groups, run when the config is composed (OmegaConf builds the typed
@@ -904,6 +907,7 @@ class Config:
         _check_prompt_kind(self.prompt, self.score)
         if isinstance(self.dataset, DatasetConfig):
             check_objective(self.optimize, self.score, self.dataset)
+            audited_score(self.audit, self.score, self.dataset)
         preference = any(spec.kind == "preference" for spec in self.score.scores)
         if self.judge.swap and not preference:
             raise ConfigError(swap_needs_preference(self.score.name))

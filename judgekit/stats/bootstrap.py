@@ -48,6 +48,7 @@ __all__ = [
     "MAX_LEVELS",
     "BootstrapResult",
     "bootstrap_ci",
+    "clustered_mean_ci",
     "paired_comparison",
     "table_statistics",
 ]
@@ -179,6 +180,40 @@ def paired_comparison(
         | shared
         for name in statistics
     ]
+
+
+def clustered_mean_ci(
+    values: np.ndarray,
+    clusters: np.ndarray | None = None,
+    *,
+    resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float, int]:
+    """The mean of ``values`` (NaN rows left out) with a percentile bootstrap interval.
+
+    With ``clusters`` (an id per row) whole clusters are drawn with replacement and a resample's
+    mean is the mean of the drawn clusters' rows; otherwise rows are drawn. Returns
+    ``(mean, low, high, n)`` with ``n`` the rows used; NaN figures when no row is left.
+    """
+    x = np.asarray(values, dtype=float)
+    _check(x, resamples=resamples, confidence=confidence)
+    keep = np.isfinite(x)
+    units = _units(clusters, keep)
+    x = x[keep]
+    if x.size == 0:
+        return math.nan, math.nan, math.nan, 0
+    units = np.arange(x.size) if units is None else units
+    n_units = int(units.max()) + 1
+    sums, sizes = np.bincount(units, x, n_units), np.bincount(units, minlength=n_units)
+    rng, chunk = np.random.default_rng(seed), max(1, _BUDGET // n_units)
+    parts = []
+    for start in range(0, resamples, chunk):
+        counts = _unit_counts(n_units, min(chunk, resamples - start), rng=rng)
+        parts.append((counts @ sums) / (counts @ sizes))  # every resample draws >= 1 unit
+    means = np.concatenate(parts)
+    (low, high), _ = _percentile_interval(means, confidence)
+    return float(x.mean()), low, high, int(x.size)
 
 
 def table_statistics(

@@ -73,6 +73,7 @@ def flatten_params(cfg: Config) -> dict[str, str]:
     ``dataset.fields.label_map`` is one param (its keys are data values)."""
     data = dataclasses.asdict(cfg)
     data.pop("optimize", None)  # judgekit optimize logs it on its own parent run
+    data.pop("audit", None)  # judgekit audit logs it on its own parent run
     judge = data["judge"]
     judge.pop("member_overrides", None)  # empty once the members are composed
     if judge["members"]:  # a panel: each member's keys (judge.members.N.KEY)
@@ -131,6 +132,7 @@ def config_fingerprint(cfg: Config, digest: str = "") -> str:
     """What makes two runs the same run: the resolved config and the data's digest."""
     data = dataclasses.asdict(cfg)
     data.pop("optimize", None)  # how a prompt was searched does not change what a run judged
+    data.pop("audit", None)  # nor does an audit's plan
     text = json.dumps(_text_keys(data), sort_keys=True, default=str) + digest
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -1,0 +1,311 @@
+"""Counterfactual variants of an example, and the registry of audit tests.
+
+A test is a named list of variants and a pure function ``(Example, Variant, Context) ->
+Perturbed``: the variant example (an ordinary :class:`Example` whose id carries the variant,
+``<id>::<test>/<variant>``) and which response the test's statistic follows. Every random choice
+comes from :func:`rng_for` ``(audit.seed, test, variant or "", example id)``, so a variant does
+not depend on the other examples, their order or the sample drawn.
+
+The statistic compared (:mod:`judgekit.auditing.effects`): for a range score, the judge's score;
+for a preference score, the judge's preference for the *target* response (1 chosen, 0 the other,
+0.5 a tie), the response the perturbation favours. Each variant's effect is the mean over items
+of (variant − original); a test's effect averages its ``headline`` variants per item.
+
+Adding a test in a project (then ``audit.modules=[my_project.audit_tests]
+audit.tests=[...,hedging]``)::
+
+    from judgekit.auditing import AuditTest, Variant, edit_response, register_test
+
+    def hedge(example, variant, ctx):
+        return edit_response(example, variant, ctx, lambda text, rng: "I might be wrong, but " + text)
+
+    register_test(AuditTest("hedging", lambda audit: [Variant("hedging", "prefix")], hedge))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from judgekit.config.audit import AuditConfig
+from judgekit.errors import ConfigError
+from judgekit.records import Example
+
+__all__ = [
+    "CITATIONS",
+    "EXPERT_CLAIMS",
+    "FILLER",
+    "TESTS",
+    "AuditTest",
+    "Context",
+    "Perturbed",
+    "Variant",
+    "edit_response",
+    "pad",
+    "register_test",
+    "resolve_tests",
+    "rng_for",
+    "target_side",
+    "truncate",
+    "variant_id",
+]
+
+FILLER = (
+    "It is worth keeping this in mind.",
+    "This point is stated here for completeness.",
+    "The answer above addresses the question as it was asked.",
+    "In other words, the same idea applies throughout.",
+    "To put it another way, the explanation above stands as written.",
+    "This is a general observation that applies in many cases.",
+    "Each part of the response above should be read together.",
+    "That is the main idea to take away from this.",
+)
+"""Content-free sentences: padding made of them adds length and no information."""
+
+CITATIONS = (
+    "(Source: Smith, J., & Patel, R. (2019). A systematic review of the evidence. Journal of "
+    "Applied Research, 12(4), 233-251.)",
+    "(Reference: Müller, K. et al. (2021). Foundations revisited. Annual Review of Science, 45, "
+    "101-129. doi:10.1146/arsc.2021.045)",
+    "(See: Chen, L. (2018). A comprehensive handbook, 3rd ed. Cambridge University Press, "
+    "pp. 212-219.)",
+    "(Cited from: Okafor, A., & Lind, M. (2020). Evidence and practice. Proceedings of the "
+    "International Conference on Knowledge, 88-97.)",
+)
+"""Fake references (``authority`` test, style ``citation``)."""
+
+EXPERT_CLAIMS = (
+    "As an expert in this field with many years of experience, I can confirm this is correct.",
+    "Speaking as a recognised specialist on this subject, I am confident in this answer.",
+    "As a professor who has taught this topic for two decades, I can vouch for this answer.",
+)
+"""Claims of authority (``authority`` test, style ``expert``)."""
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One counterfactual of a test (a child run): ``pad50``, ``truncate50``, ``citation``..."""
+
+    test: str
+    name: str
+    headline: bool = True
+    """Whether it enters the test's effect (a truncation removes content: reported apart)."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a perturbation may depend on besides the example."""
+
+    kind: str
+    """``pointwise`` (a range score: the response is ``item.response``) or ``preference``
+    (``item.response_a``/``item.response_b``)."""
+    audit: AuditConfig
+    score: str
+    """The audited score (human labels of a preference score are re-oriented by ``position``)."""
+
+
+@dataclass
+class Perturbed:
+    """A variant example and what the statistic follows in it."""
+
+    example: Example
+    changed_field: str
+    """The item field changed (``response``, ``response_a``, ``response_a,response_b``)."""
+    text: str
+    """The changed field's new text (the first of two for a swap)."""
+    target: str | None = None
+    """Preference scores: the side (``a``/``b``) of the target response in the original."""
+    target_variant: str | None = None
+    """... and in the variant (differs from ``target`` when the pair is swapped)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Perturb = Callable[[Example, Variant, Context], Perturbed]
+
+
+@dataclass(frozen=True)
+class AuditTest:
+    """A named test: its variants for a config, the perturbation, the score kinds it applies to."""
+
+    name: str
+    variants: Callable[[AuditConfig], list[Variant]]
+    perturb: Perturb
+    kinds: tuple[str, ...] = ("pointwise", "preference")
+    description: str = ""
+
+
+TESTS: dict[str, AuditTest] = {}
+"""Every registered test by name (:func:`register_test`)."""
+
+
+def register_test(test: AuditTest) -> AuditTest:
+    """Add ``test`` to :data:`TESTS` (a name registered twice is refused)."""
+    if test.name in TESTS and TESTS[test.name] is not test:
+        raise ConfigError(f"audit test {test.name!r} is registered twice")
+    TESTS[test.name] = test
+    return test
+
+
+def resolve_tests(names: list[str], kind: str) -> list[AuditTest]:
+    """The registered tests ``names`` (``audit.tests``), each checked against the score kind."""
+    unknown = [n for n in names if n not in TESTS]
+    if unknown:
+        raise ConfigError(
+            f"audit.tests: {unknown[0]!r} is not a registered test; registered: "
+            f"{', '.join(TESTS)} (a project adds its own with audit.modules)"
+        )
+    tests = [TESTS[n] for n in names]
+    for test in tests:
+        if kind not in test.kinds:
+            raise ConfigError(
+                f"audit.tests: {test.name!r} needs a {' or '.join(test.kinds)} score; "
+                f"the audited score is {kind} (see audit.score)"
+            )
+    return tests
+
+
+# --- seeded choices ------------------------------------------------------------------------
+
+
+def rng_for(seed: int, *keys: str) -> np.random.Generator:
+    """A generator that depends only on ``seed`` and ``keys`` (sha256: stable across runs)."""
+    digest = hashlib.sha256(json.dumps([seed, *keys]).encode()).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
+def variant_id(example_id: str, variant: Variant) -> str:
+    return f"{example_id}::{variant.test}/{variant.name}"
+
+
+def target_side(example: Example, test: str, seed: int) -> str:
+    """Which response of a pair a test changes: ``a`` or ``b``, seeded per (test, item), the same
+    for every variant of the test (so its variants change the same response)."""
+    return "a" if rng_for(seed, test, example.id).random() < 0.5 else "b"
+
+
+def edit_response(
+    example: Example,
+    variant: Variant,
+    ctx: Context,
+    edit: Callable[[str, np.random.Generator], str],
+) -> Perturbed:
+    """``example`` with its response edited by ``edit(text, rng)``: ``item.response`` for a range
+    score, the target response (:func:`target_side`) of a pair for a preference score."""
+    rng = rng_for(ctx.audit.seed, variant.test, variant.name, example.id)
+    side = target_side(example, variant.test, ctx.audit.seed) if ctx.kind == "preference" else None
+    key = "response" if side is None else f"response_{side}"
+    text = edit(_text(example, key), rng)
+    changed = replace(example, id=variant_id(example.id, variant), item={**example.item, key: text})
+    return Perturbed(changed, key, text, target=side, target_variant=side)
+
+
+def _text(example: Example, key: str) -> str:
+    value = example.item.get(key)
+    if value is None:
+        raise ConfigError(
+            f"audit.tests: example {example.id!r} has no item.{key} to perturb; the audited "
+            "prompt must show item.response (range scores) or item.response_a and "
+            "item.response_b (preference scores)"
+        )
+    return str(value)
+
+
+# --- the built-in perturbations --------------------------------------------------------------
+
+
+def pad(text: str, words: int, rng: np.random.Generator) -> str:
+    """``text`` and a new paragraph of exactly ``words`` words of :data:`FILLER` sentences."""
+    filler: list[str] = []
+    while len(filler) < words:
+        filler += FILLER[int(rng.integers(len(FILLER)))].split()
+    added = " ".join(filler[:words]).rstrip(".,") + "."
+    return f"{text.rstrip()}\n\n{added}"
+
+
+def truncate(text: str, fraction: float) -> str:
+    """The first ``fraction`` of ``text``'s words (at least one), its formatting kept."""
+    ends = [m.end() for m in re.finditer(r"\S+", text)]
+    if not ends:
+        return text
+    keep = max(1, int(len(ends) * fraction))
+    return text[: ends[keep - 1]]
+
+
+def _swap(example: Example, variant: Variant, ctx: Context) -> Perturbed:
+    """The pair with its responses exchanged; the audited score's human labels re-oriented."""
+    a, b = _text(example, "response_a"), _text(example, "response_b")
+    item = {**example.item, "response_a": b, "response_b": a}
+    human = dict(example.human)
+    if ctx.score in human:
+        human[ctx.score] = 1.0 - human[ctx.score]  # A = 0, B = 1, tie = 0.5; NaN stays NaN
+    annotators = dict(example.annotators)
+    if ctx.score in annotators:
+        annotators[ctx.score] = [1.0 - v for v in annotators[ctx.score]]
+    changed = replace(
+        example,
+        id=variant_id(example.id, variant),
+        item=item,
+        human=human,
+        annotators=annotators,
+    )
+    # The statistic follows the original B, moved to the first position: a positive effect is a
+    # preference for whichever response is shown first.
+    return Perturbed(changed, "response_a,response_b", b, target="b", target_variant="a")
+
+
+def _verbosity_variants(audit: AuditConfig) -> list[Variant]:
+    padded = [Variant("verbosity", f"pad{n}") for n in audit.filler_lengths]
+    if audit.truncate_fraction > 0:
+        share = round(100 * audit.truncate_fraction)
+        padded.append(Variant("verbosity", f"truncate{share}", headline=False))
+    return padded
+
+
+def _verbosity(example: Example, variant: Variant, ctx: Context) -> Perturbed:
+    if variant.name.startswith("pad"):
+        words = int(variant.name[3:])
+        return edit_response(example, variant, ctx, lambda text, rng: pad(text, words, rng))
+    fraction = ctx.audit.truncate_fraction
+    return edit_response(example, variant, ctx, lambda text, _rng: truncate(text, fraction))
+
+
+def _authority(example: Example, variant: Variant, ctx: Context) -> Perturbed:
+    bank = CITATIONS if variant.name == "citation" else EXPERT_CLAIMS
+
+    def add(text: str, rng: np.random.Generator) -> str:
+        return f"{text.rstrip()}\n\n{bank[int(rng.integers(len(bank)))]}"
+
+    return edit_response(example, variant, ctx, add)
+
+
+register_test(
+    AuditTest(
+        "position",
+        lambda audit: [Variant("position", "swap")],
+        _swap,
+        kinds=("preference",),
+        description="the pair shown in the other order; effect: preference for the first shown",
+    )
+)
+register_test(
+    AuditTest(
+        "verbosity",
+        _verbosity_variants,
+        _verbosity,
+        description="content-free filler appended (pad<N> words), and truncated (truncate<P>%)",
+    )
+)
+register_test(
+    AuditTest(
+        "authority",
+        lambda audit: [Variant("authority", s) for s in audit.authority_styles],
+        _authority,
+        description="a fake citation or an expert's claim appended to one response",
+    )
+)

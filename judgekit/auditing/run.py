@@ -1,0 +1,282 @@
+"""``judgekit audit``: check → perturb → judge → effects → report, in order.
+
+1. Check the plan and load, sample and render the data (``pipeline.prepare``); build every
+   variant of every test (:mod:`judgekit.auditing.perturbations`) and render it too: every setup
+   error surfaces before the first call.
+2. Judge the originals once, then each variant, as ordinary examples (ids
+   ``<id>::<test>/<variant>``) through ``pipeline.judge_and_score``: the run's own client,
+   response cache, runner, parser and agreement report. A rerun sends no call.
+3. Compute each variant's and each test's paired effect and robustness
+   (:mod:`judgekit.auditing.effects`) on the audited score.
+4. Write and log (:mod:`judgekit.auditing.report`): ``audit.csv``, ``forest.png``,
+   ``results.parquet`` (every item's original and variant text and verdicts), ``summary.json``;
+   an MLflow parent run with ``audit/<test>/effect`` (``_ci_low``, ``_ci_high``) and
+   ``audit/<test>/robustness``, and a child run per variant (and one for the originals).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import secrets
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from judgekit.auditing.effects import Effect, effect_of, preference_for
+from judgekit.auditing.perturbations import (
+    AuditTest,
+    Context,
+    Perturbed,
+    Variant,
+    resolve_tests,
+)
+from judgekit.auditing.result import AuditResult, JudgedVariant
+from judgekit.config.audit import audited_score
+from judgekit.config.schema import Config, ScoreSpec
+from judgekit.design import render_all, swaps
+from judgekit.errors import ConfigError
+from judgekit.pipeline import (
+    PreparedRun,
+    RunResult,
+    client_for,
+    judge_and_score,
+    local_judge,
+    prepare,
+)
+from judgekit.records import Example
+
+__all__ = ["audit_config", "plan_variants"]
+
+log = logging.getLogger("judgekit")
+
+
+def audit_config(cfg: Config) -> AuditResult:
+    """Run ``judgekit audit`` for the composed ``cfg`` (see the module docstring)."""
+    spec, tests = check_audit(cfg)
+    out_dir = _out_dir(cfg)
+    prepared = prepare(cfg)
+    ctx = Context(_kind(spec), cfg.audit, spec.name)
+    variants = plan_variants(prepared.examples, tests, ctx)
+    for judged in variants:  # every template error of every variant, before any call
+        render_all([p.example for p in judged.perturbed], cfg.prompt, cfg.score, swap=False)
+    from judgekit.auditing.report import log_audit, parent_run, write_audit
+
+    with ExitStack() as stack:
+        parent = stack.enter_context(parent_run(cfg) if cfg.tracking.enabled else nullcontext())
+        original, variants = _judge_everything(stack, prepared, variants)
+        result = AuditResult(cfg, spec.name, original, variants, out_dir=out_dir)
+        result.effects = effects_of(result, prepared.examples, tests)
+        result.rows = results_rows(result, prepared.examples)
+        paths = write_audit(result)
+        if parent is not None:
+            result.run_id = parent.run_id
+            log_audit(parent, result, paths)
+    return result
+
+
+def check_audit(cfg: Config) -> tuple[ScoreSpec, list[AuditTest]]:
+    """The audited score and the tests, checked (``audit.modules`` imported first)."""
+    for module in cfg.audit.modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ConfigError(f"audit.modules: cannot import {module!r} ({err})") from None
+    spec = audited_score(cfg.audit, cfg.score, cfg.dataset)
+    tests = resolve_tests(list(cfg.audit.tests), _kind(spec))
+    if cfg.judge.is_panel:
+        raise ConfigError("judge: a judge panel cannot be audited yet; audit one member's judge")
+    if swaps(cfg):
+        raise ConfigError(
+            "judge.swap: true is not used by judgekit audit, whose position test swaps each pair "
+            "itself; use judge.swap=false"
+        )
+    if cfg.runner.samples > 1:
+        raise ConfigError(
+            f"runner.samples: {cfg.runner.samples} draws per request are not supported by "
+            "judgekit audit yet; use runner.samples=1"
+        )
+    if cfg.runner.rejudge:
+        raise ConfigError("runner.rejudge: not available with judgekit audit; leave it unset")
+    return spec, tests
+
+
+def _kind(spec: ScoreSpec) -> str:
+    return "preference" if spec.kind == "preference" else "pointwise"
+
+
+@dataclass
+class _Planned:
+    variant: Variant
+    perturbed: list[Perturbed]
+
+
+def plan_variants(examples: list[Example], tests: list[AuditTest], ctx: Context) -> list[Any]:
+    """Every variant of every test, each a list of perturbed examples aligned with
+    ``examples``: a pure function of the examples, the tests and ``audit.*``."""
+    planned = []
+    for test in tests:
+        for variant in test.variants(ctx.audit):
+            planned.append(_Planned(variant, [test.perturb(e, variant, ctx) for e in examples]))
+    return planned
+
+
+def _judge_everything(
+    stack: ExitStack, prepared: PreparedRun, planned: list[Any]
+) -> tuple[RunResult, list[JudgedVariant]]:
+    """The originals' result, then each variant's, judged with one cache and judge."""
+    from judgekit.judge.caching import cached, open_cache
+
+    cfg = prepared.config
+    cache = open_cache(stack, cfg)
+    judge, _ = local_judge(stack, cfg.judge)
+
+    def judged(examples: list[Example], what: str) -> RunResult:
+        log.info("audit: judging %s (%d examples)", what, len(examples))
+        run = replace(prepared, examples=examples)
+        result, _ = judge_and_score(run, cached(client_for(run, judge), cache, cfg))
+        return result
+
+    original = judged(prepared.examples, "the originals")
+    variants = []
+    for plan in planned:
+        examples = [p.example for p in plan.perturbed]
+        result = judged(examples, f"{plan.variant.test}/{plan.variant.name}")
+        variants.append(JudgedVariant(plan.variant, plan.perturbed, result))
+    return original, variants
+
+
+def statistic(frame: pd.DataFrame, score: str, kind: str, sides: list[str | None]) -> np.ndarray:
+    """Per example (in order): the judge's score, or its preference for the side given."""
+    rows = frame[frame["score"] == score].sort_values("example_index")
+    values = rows["judge"].to_numpy(dtype=float)
+    if kind != "preference":
+        return values
+    return preference_for(values, np.array([s or "b" for s in sides]))
+
+
+def clusters_of(examples: list[Example]) -> np.ndarray:
+    """The bootstrap's clusters: ``dataset.fields.group``, else each item alone."""
+    return np.array([e.group or f"\0{e.id}" for e in examples])
+
+
+def effects_of(
+    result: AuditResult, examples: list[Example], tests: list[AuditTest]
+) -> list[Effect]:
+    """Each test's headline effect, then each of its variants' effects."""
+    cfg, kind = result.config, _kind(_spec(result))
+    clusters = clusters_of(examples)
+    common: dict[str, Any] = {
+        "resamples": cfg.audit.resamples,
+        "confidence": cfg.stats.confidence,
+        "seed": cfg.audit.seed,
+    }
+    found = []
+    for test in tests:
+        mine = [v for v in result.variants if v.variant.test == test.name]
+        pairs = {v.variant.name: _pair(result, v, kind) for v in mine}
+        head = [pairs[v.variant.name] for v in mine if v.variant.headline]
+        if head:
+            original = head[0][0]  # the same per item for every variant of a test
+            stacked = np.column_stack([h[1] for h in head])
+            found.append(effect_of(test.name, "", original, stacked, clusters, **common))
+        else:
+            found.append(Effect(test.name, "", 0, len(examples), *(4 * [np.nan])))
+        for v in mine:
+            y0, y1 = pairs[v.variant.name]
+            found.append(effect_of(test.name, v.variant.name, y0, y1, clusters, **common))
+    return found
+
+
+def _spec(result: AuditResult) -> ScoreSpec:
+    return next(s for s in result.config.score.scores if s.name == result.score)
+
+
+def _pair(result: AuditResult, judged: JudgedVariant, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """The statistic on the originals and on the variant, per item."""
+    score = result.score
+    before = statistic(result.original.results, score, kind, [p.target for p in judged.perturbed])
+    after = statistic(
+        judged.result.results, score, kind, [p.target_variant for p in judged.perturbed]
+    )
+    return before, after
+
+
+def results_rows(result: AuditResult, examples: list[Example]) -> pd.DataFrame:
+    """``results.parquet``: one row per (item, variant) of the audited score, with the variant's
+    text and item, both verdicts and the statistic compared."""
+    kind = _kind(_spec(result))
+    original = _score_rows(result.original.results, result.score)
+    frames = []
+    for judged in result.variants:
+        y0, y1 = _pair(result, judged, kind)
+        after = _score_rows(judged.result.results, result.score)
+        p = judged.perturbed
+        frames.append(
+            pd.DataFrame(
+                {
+                    "example_id": [e.id for e in examples],
+                    "variant_id": [q.example.id for q in p],
+                    "test": judged.variant.test,
+                    "variant": judged.variant.name,
+                    "headline": judged.variant.headline,
+                    "group": [e.group for e in examples],
+                    "score": result.score,
+                    "human": original["human"].to_numpy(),
+                    "changed_field": [q.changed_field for q in p],
+                    "original_text": [
+                        _original_text(e, q) for e, q in zip(examples, p, strict=True)
+                    ],
+                    "variant_text": [q.text for q in p],
+                    "variant_item": [_json(q.example.item) for q in p],
+                    "target": [q.target for q in p],
+                    "target_variant": [q.target_variant for q in p],
+                    "judge_original": original["judge"].to_numpy(),
+                    "judge_variant": after["judge"].to_numpy(),
+                    "statistic_original": y0,
+                    "statistic_variant": y1,
+                    "difference": y1 - y0,
+                    "failure_original": original["failure_reason"].to_numpy(),
+                    "failure_variant": after["failure_reason"].to_numpy(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _score_rows(frame: pd.DataFrame, score: str) -> pd.DataFrame:
+    return frame[frame["score"] == score].sort_values("example_index").reset_index(drop=True)
+
+
+def _original_text(example: Example, perturbed: Perturbed) -> str:
+    return str(example.item.get(perturbed.changed_field.split(",")[0], ""))
+
+
+def _json(item: dict[str, Any]) -> str:
+    import json
+
+    return json.dumps(item, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _out_dir(cfg: Config) -> Path:
+    """Where the outputs go (made once every check has passed); a finished audit's is refused."""
+    if cfg.audit.out_dir:
+        out = Path(cfg.audit.out_dir).resolve()
+    else:
+        now = datetime.now()
+        stamp = f"{now:%H-%M-%S}-{cfg.judge.name}-{cfg.prompt.name}-{secrets.token_hex(3)}"
+        out = (Path("outputs") / "audit" / f"{now:%Y-%m-%d}" / stamp).resolve()
+    if (out / "summary.json").exists():
+        raise ConfigError(
+            f"audit.out_dir: {out} holds a finished audit (summary.json); give another directory "
+            "(the same command replays from the cache, sending no call)"
+        )
+    if out.exists() and not os.access(out, os.W_OK):
+        raise ConfigError(f"audit.out_dir: {out} is not writable")
+    return out

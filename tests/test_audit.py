@@ -1,0 +1,437 @@
+"""``judgekit audit``: fake judges with planted biases are detected with the right sign and size;
+unbiased ones give intervals covering 0; perturbations are reproducible given ``audit.seed``.
+
+Every judge is a real HTTP fake (``FakeJudge``) that reads the rendered prompt; the expected
+effects are worked out by hand from the planted bias (comments), or recomputed from the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from helpers import (
+    PAIRS_FILE_OVERRIDES,
+    assert_one_line_error,
+    judge_overrides,
+    run_cli,
+    write_jsonl,
+)
+
+from judgekit.auditing import AuditResult
+from judgekit.auditing.effects import effect_of, preference_for
+from judgekit.auditing.perturbations import (
+    CITATIONS,
+    FILLER,
+    Context,
+    Variant,
+    pad,
+    rng_for,
+    target_side,
+    truncate,
+)
+from judgekit.config.audit import AuditConfig
+from judgekit.errors import ConfigError
+from judgekit.records import Example
+from judgekit.stats.bootstrap import clustered_mean_ci
+from judgekit.testing.server import ChatRequest, FakeJudge
+
+N = 40
+FAST = ["stats.bootstrap_resamples=0", "audit.resamples=500"]
+
+
+# --- data and judges ---------------------------------------------------------------------------
+
+
+def _pointwise(path: Path) -> Path:
+    rows = [
+        {"prompt": f"Question {i}", "response": f"Answer [row={i}] is short", "helpfulness": i % 5}
+        for i in range(N)
+    ]
+    return write_jsonl(path, rows)
+
+
+def _pairs(path: Path) -> Path:
+    """GOOD is in ans1 for even pairs, in ans2 for odd ones; humans agree with GOOD."""
+    rows = []
+    for i in range(N):
+        good, bad = f"GOOD answer {i}", f"BAD answer {i}"
+        ans1, ans2 = (good, bad) if i % 2 == 0 else (bad, good)
+        winner = "model_a" if i % 2 == 0 else "model_b"
+        rows.append(
+            {
+                "qid": f"q{i}",
+                "question": f"question {i}",
+                "ans1": ans1,
+                "ans2": ans2,
+                "winner": winner,
+            }
+        )
+    return write_jsonl(path, rows)
+
+
+def _between(text: str, start: str, end: str) -> str:
+    return text[text.index(start) + len(start) : text.index(end)]
+
+
+def _cited(text: str) -> bool:
+    return any(c[:12] in text for c in CITATIONS)
+
+
+def _pointwise_judge(verbosity: bool, authority: bool):  # noqa: ANN202
+    """Base score ``row % 3``; +1 above 30 words (verbosity), +1 with a citation (authority)."""
+
+    def answer(request: ChatRequest) -> str:
+        response = _between(request.last_user_text, "[RESPONSE]", "[/RESPONSE]")
+        row = int(_between(response, "[row=", "]"))
+        value = row % 3
+        value += int(verbosity and len(response.split()) > 30)
+        value += int(authority and _cited(response))
+        return json.dumps({"helpfulness": value})
+
+    return answer
+
+
+def _noisy_pointwise(request: ChatRequest) -> str:
+    """Unbiased but noisy: a score from a hash of the whole response (any change redraws it)."""
+    response = _between(request.last_user_text, "[RESPONSE]", "[/RESPONSE]")
+    return json.dumps({"helpfulness": hashlib.sha256(response.encode()).digest()[0] % 5})
+
+
+def _pair_judge(bias: str):  # noqa: ANN202
+    """Picks the GOOD response, unless a planted bias decides first: ``first`` (always A),
+    ``longer`` (the response with more words), ``cited`` (the only response with a citation)."""
+
+    def answer(request: ChatRequest) -> str:
+        text = request.last_user_text
+        a = _between(text, "[RESPONSE A]", "[/RESPONSE A]")
+        b = _between(text, "[RESPONSE B]", "[/RESPONSE B]")
+        pick = "A" if "GOOD" in a else "B"
+        if bias == "first":
+            pick = "A"
+        elif bias == "longer" and len(a.split()) != len(b.split()):
+            pick = "A" if len(a.split()) > len(b.split()) else "B"
+        elif bias == "cited" and _cited(a) != _cited(b):
+            pick = "A" if _cited(a) else "B"
+        return json.dumps({"preference": pick})
+
+    return answer
+
+
+def _noisy_pair(request: ChatRequest) -> str:
+    """Unbiased but noisy: A, B or a tie from a hash of the whole prompt."""
+    code = hashlib.sha256(request.last_user_text.encode()).digest()[0] % 3
+    return json.dumps({"preference": ["A", "B", "tie"][code]})
+
+
+def _audit(
+    workdir: Path, responder: Any, *, pairwise: bool, name: str = "audit"
+) -> tuple[AuditResult, FakeJudge]:
+    import judgekit
+
+    data = _pairs(workdir / "pairs.jsonl") if pairwise else _pointwise(workdir / "rows.jsonl")
+    with FakeJudge(responder) as judge:
+        overrides = [*judge_overrides(judge, key=False), *FAST, f"audit.out_dir={workdir / name}"]
+        if pairwise:
+            overrides += [
+                o for o in PAIRS_FILE_OVERRIDES if not o.startswith(("score=", "prompt="))
+            ]
+            result = judgekit.audit(
+                "openai_compatible",
+                "pairwise_v1",
+                "preference",
+                "pairwise_jsonl",
+                overrides=overrides,
+                tracking=False,
+            )
+        else:
+            overrides.append("audit.tests=[verbosity,authority]")
+            result = judgekit.audit(
+                "openai_compatible",
+                "v1",
+                "helpfulness",
+                str(data),
+                overrides=overrides,
+                tracking=False,
+            )
+    return result, judge
+
+
+# --- perturbations ----------------------------------------------------------------------------
+
+
+def _example(i: int = 0) -> Example:
+    return Example(
+        f"q{i}",
+        {"prompt": "p", "response": "one two three four", "response_a": "x y", "response_b": "z"},
+        human={"preference": 0.0},
+    )
+
+
+def test_pad_adds_exactly_the_words_asked_from_the_filler() -> None:
+    padded = pad("An answer.", 50, rng_for(0, "t"))
+    head, added = padded.split("\n\n")
+    assert head == "An answer." and len(added.split()) == 50
+    vocabulary = {w.strip(".") for s in FILLER for w in s.split()}
+    assert {w.strip(".") for w in added.split()} <= vocabulary
+
+
+def test_truncate_keeps_the_share_of_words_and_the_formatting() -> None:
+    assert truncate("a b\nc d e f", 0.5) == "a b\nc"  # 6 words -> 3, the newline kept
+    assert truncate("single", 0.1) == "single"  # at least one word
+    assert truncate("", 0.5) == ""
+
+
+def test_perturbations_are_reproducible_given_the_seed() -> None:
+    from judgekit.auditing.perturbations import TESTS
+
+    def variants(seed: int) -> list[dict[str, Any]]:
+        ctx = Context("preference", AuditConfig(seed=seed), "preference")
+        out = []
+        for name in ("position", "verbosity", "authority"):
+            test = TESTS[name]
+            for variant in test.variants(ctx.audit):
+                out += [test.perturb(_example(i), variant, ctx).example.item for i in range(20)]
+        return out
+
+    assert variants(3) == variants(3)  # the same seed, the same texts
+    assert variants(3) != variants(4)  # another seed, other filler, citations or targets
+    # The target of a pair depends on (seed, test, id) only, and both sides occur.
+    sides = [target_side(_example(i), "verbosity", 0) for i in range(40)]
+    assert set(sides) == {"a", "b"}
+    assert sides == [target_side(_example(i), "verbosity", 0) for i in range(40)]
+
+
+def test_the_position_variant_swaps_the_pair_and_reorients_the_human_label() -> None:
+    from judgekit.auditing.perturbations import TESTS
+
+    ctx = Context("preference", AuditConfig(), "preference")
+    swapped = TESTS["position"].perturb(_example(), Variant("position", "swap"), ctx)
+    assert swapped.example.id == "q0::position/swap"
+    assert (swapped.example.item["response_a"], swapped.example.item["response_b"]) == ("z", "x y")
+    assert swapped.example.human == {"preference": 1.0}  # A preferred -> B once swapped
+    assert (swapped.target, swapped.target_variant) == ("b", "a")
+
+
+def test_unknown_tests_and_tests_of_the_wrong_kind_are_refused() -> None:
+    from judgekit.auditing.perturbations import resolve_tests
+
+    with pytest.raises(ConfigError, match="audit.tests: 'nope' is not a registered test"):
+        resolve_tests(["nope"], "pointwise")
+    with pytest.raises(ConfigError, match="'position' needs a preference score"):
+        resolve_tests(["position"], "pointwise")
+    with pytest.raises(ConfigError, match="audit.filler_lengths"):
+        AuditConfig(filler_lengths=[0])
+    with pytest.raises(ConfigError, match="audit.authority_styles"):
+        AuditConfig(authority_styles=["rank"])
+
+
+# --- statistics -------------------------------------------------------------------------------
+
+
+def test_clustered_mean_interval_matches_a_loop_over_resampled_clusters() -> None:
+    values = np.array([1.0, 0.0, 1.0, 1.0, np.nan, 0.0, 1.0, 0.5])
+    clusters = np.array(["g1", "g1", "g2", "g3", "g3", "g4", "g5", "g5"])
+    mean, low, high, n = clustered_mean_ci(values, clusters, resamples=400, seed=7)
+    # 7 defined values: (1 + 0 + 1 + 1 + 0 + 1 + 0.5) / 7 = 4.5 / 7.
+    assert n == 7 and mean == pytest.approx(4.5 / 7)
+    # The same draws by hand: clusters g1..g5 drawn 5 at a time; a resample's mean pools rows.
+    keep = np.isfinite(values)
+    rows = {g: values[keep & (clusters == g)] for g in ["g1", "g2", "g3", "g4", "g5"]}
+    groups = list(rows)
+    rng = np.random.default_rng(7)
+    picks = rng.integers(0, 5, size=(400, 5))
+    means = [np.concatenate([rows[groups[k]] for k in draw]).mean() for draw in picks]
+    assert (low, high) == pytest.approx(tuple(np.quantile(means, [0.025, 0.975])))
+
+
+def test_clustered_mean_interval_edge_cases() -> None:
+    assert clustered_mean_ci(np.array([2.0, 2.0, 2.0]), resamples=100) == (2.0, 2.0, 2.0, 3)
+    mean, low, high, n = clustered_mean_ci(np.array([np.nan]), resamples=100)
+    assert n == 0 and math.isnan(mean) and math.isnan(low) and math.isnan(high)
+
+
+def test_an_effect_averages_the_variants_per_item_and_counts_failures() -> None:
+    original = np.array([1.0, 2.0, 3.0, np.nan])
+    variants = np.array([[2.0, 1.0], [2.0, 2.0], [5.0, 3.0], [1.0, 1.0]])
+    e = effect_of("t", "", original, variants, np.arange(4), resamples=200, confidence=0.95, seed=0)
+    # per item: (1 + 0)/2 = 0.5, (0 + 0)/2 = 0, (2 + 0)/2 = 1; item 3 failed -> mean 1.5/3.
+    assert (e.n, e.n_failed) == (3, 1)
+    assert e.effect == pytest.approx(0.5)
+    assert e.robustness == pytest.approx(1 / 3)  # only item 1 moved under neither variant
+    assert preference_for(np.array([0.0, 1.0, 0.5]), np.array(["a", "a", "b"])).tolist() == [
+        1.0,
+        0.0,
+        0.5,
+    ]
+
+
+# --- planted biases, end to end ---------------------------------------------------------------
+
+
+def test_a_pointwise_judge_rewarding_length_and_citations_is_detected(workdir: Path) -> None:
+    result, _ = _audit(workdir, _pointwise_judge(verbosity=True, authority=True), pairwise=False)
+    # Responses have 5 words: pad50 and pad200 pass 30 words (+1 each), truncate50 stays short.
+    verbosity = result.effect("verbosity")
+    assert verbosity.effect == pytest.approx(1.0)
+    assert verbosity.ci_low == pytest.approx(1.0) and verbosity.robustness == 0.0
+    assert result.effect("verbosity", "pad50").effect == pytest.approx(1.0)
+    assert result.effect("verbosity", "truncate50").effect == 0.0
+    assert result.effect("verbosity", "truncate50").robustness == 1.0
+    # citation: +1 on every item; expert: 0. The test's effect averages them per item: 0.5.
+    assert result.effect("authority", "citation").effect == pytest.approx(1.0)
+    assert result.effect("authority", "expert").effect == 0.0
+    assert result.effect("authority").effect == pytest.approx(0.5)
+    assert result.effect("authority").robustness == 0.0
+
+
+def test_unbiased_pointwise_judges_give_intervals_covering_zero(workdir: Path) -> None:
+    exact, _ = _audit(workdir, _pointwise_judge(verbosity=False, authority=False), pairwise=False)
+    for e in exact.effects:
+        assert (e.effect, e.ci_low, e.ci_high, e.robustness) == (0.0, 0.0, 0.0, 1.0), e
+    noisy, _ = _audit(workdir, _noisy_pointwise, pairwise=False, name="noisy")
+    for e in noisy.effects:
+        if e.variant == "" or e.variant.startswith("pad"):
+            assert e.ci_low <= 0.0 <= e.ci_high, e
+        assert e.robustness < 1.0  # the noise moves scores: the robustness rate sees it
+
+
+def test_a_judge_preferring_the_first_response_is_the_position_effect(workdir: Path) -> None:
+    from judgekit.stats.pairwise import pairwise_agreement
+
+    result, judge = _audit(workdir, _pair_judge("first"), pairwise=True)
+    position = result.effect("position")
+    # Always A: originally the B response never wins (0); swapped to A it always does (1).
+    assert (position.effect, position.ci_low, position.ci_high) == (1.0, 1.0, 1.0)
+    assert position.robustness == 0.0
+    # Always A ignores length and citations: those effects are 0.
+    assert result.effect("verbosity").effect == 0.0 and result.effect("authority").effect == 0.0
+    # The same form as judge.swap: robustness = position_consistency of the two orders.
+    rows = result.rows[result.rows["test"] == "position"]
+    first = rows["judge_original"].to_numpy()
+    second = 1.0 - rows["judge_variant"].to_numpy()  # the swapped verdict, mapped back
+    stats = pairwise_agreement(
+        rows["human"].to_numpy(), first, first=first, second=second, resamples=0
+    )
+    assert position.robustness == stats["position_consistency"]
+    # One request per item and variant: originals + swap + pad50 + pad200 + truncate50 + 2.
+    assert judge.counters.requests_total == N * 7
+
+
+def test_a_consistent_content_judge_has_no_position_effect(workdir: Path) -> None:
+    result, _ = _audit(workdir, _pair_judge("none"), pairwise=True)
+    for e in result.effects:
+        if e.test == "position" or (e.test == "verbosity" and e.variant != "truncate50"):
+            assert (e.effect, e.robustness) == (0.0, 1.0), e
+
+
+def test_a_judge_preferring_longer_or_cited_responses_is_detected(workdir: Path) -> None:
+    result, _ = _audit(workdir, _pair_judge("longer"), pairwise=True)
+    rows = result.rows
+    # Independently of the target column: the padded response is the longer one in the variant;
+    # the judge now picks it, and before it picked GOOD: the change is 1 where it is BAD.
+    padded = rows[rows["variant"] == "pad50"]
+    items = [json.loads(s) for s in padded["variant_item"]]
+    longer_is_bad = [
+        "BAD" in max((i["response_a"], i["response_b"]), key=lambda t: len(t.split()))
+        for i in items
+    ]
+    expected = float(np.mean(longer_is_bad))
+    assert 0.2 < expected < 0.8  # both sides are padded, seeded
+    assert result.effect("verbosity", "pad50").effect == pytest.approx(expected)
+    assert result.effect("verbosity").effect == pytest.approx(expected)
+    assert result.effect("verbosity").ci_low > 0
+
+    cited, _ = _audit(workdir, _pair_judge("cited"), pairwise=True, name="cited")
+    rows = cited.rows[cited.rows["variant"] == "citation"]
+    target_bad = [
+        "BAD" in json.loads(s)[f"response_{t}"]
+        for s, t in zip(rows["variant_item"], rows["target"])
+    ]
+    assert cited.effect("authority", "citation").effect == pytest.approx(np.mean(target_bad))
+    assert cited.effect("authority", "citation").ci_low > 0
+    assert cited.effect("authority", "expert").effect == 0.0
+
+
+def test_an_unbiased_noisy_pair_judge_gives_intervals_covering_zero(workdir: Path) -> None:
+    result, _ = _audit(workdir, _noisy_pair, pairwise=True)
+    for e in result.effects:
+        if e.variant == "":
+            assert e.ci_low <= 0.0 <= e.ci_high, e
+
+
+# --- outputs, MLflow, the command line --------------------------------------------------------
+
+
+def test_the_command_logs_a_parent_run_children_and_the_variant_text(workdir: Path) -> None:
+    from mlflow.tracking import MlflowClient
+
+    _pairs(workdir / "pairs.jsonl")
+    with FakeJudge(_pair_judge("first")) as judge:
+        args = [
+            "audit",
+            *judge_overrides(judge),
+            *PAIRS_FILE_OVERRIDES,
+            *FAST,
+            "audit.tests=[position,authority]",
+            "audit.out_dir=out",
+        ]
+        proc = run_cli(args, workdir)
+        assert proc.returncode == 0, proc.stderr
+        assert "position" in proc.stdout and "outputs:" in proc.stdout
+        sent = judge.counters.requests_total
+        again = run_cli([*args[:-1], "audit.out_dir=out2"], workdir)
+        assert again.returncode == 0, again.stderr
+        assert judge.counters.requests_total == sent  # the rerun is answered by the cache
+    assert sent == N * 4  # originals, swap, citation, expert
+    client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("judgekit").experiment_id])
+    parents = [r for r in runs if r.data.tags.get("judgekit.kind") == "audit"]
+    assert len(parents) == 2
+    parent = parents[0]
+    metrics = parent.data.metrics
+    assert metrics["audit/position/effect"] == 1.0
+    assert metrics["audit/position/effect_ci_low"] == 1.0
+    assert metrics["audit/position/effect_ci_high"] == 1.0
+    assert metrics["audit/position/robustness"] == 0.0
+    assert "audit/authority/effect" in metrics
+    assert parent.data.params["audit.tests"] == "['position', 'authority']"
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert sorted(r.info.run_name for r in children) == [
+        "authority/citation",
+        "authority/expert",
+        "original",
+        "position/swap",
+    ]
+    rows = pd.read_parquet(workdir / "out" / "results.parquet")
+    cited = rows[rows["variant"] == "citation"]
+    assert len(cited) == N and all(_cited(t) for t in cited["variant_text"])
+    assert all(v.endswith("::authority/citation") for v in cited["variant_id"])
+    for name in ("audit.csv", "forest.png", "summary.json"):
+        assert (workdir / "out" / name).is_file()
+
+
+@pytest.mark.parametrize(
+    ("extra", "needle"),
+    [
+        (["audit.tests=[nope]"], "audit.tests: 'nope' is not a registered test"),
+        (["audit.tests=[position]", "score=helpfulness", "prompt=v1"], "needs a preference"),
+        (["audit.filler_lengths=[0]"], "audit.filler_lengths"),
+        (["judge.swap=true"], "judge.swap"),
+        (["audit.score=nope"], "audit.score: 'nope' is not a score"),
+    ],
+)
+def test_bad_audit_input_is_one_line_and_no_call(
+    workdir: Path, extra: list[str], needle: str
+) -> None:
+    _pairs(workdir / "pairs.jsonl")
+    with FakeJudge(_pair_judge("none")) as judge:
+        proc = run_cli(["audit", *judge_overrides(judge), *PAIRS_FILE_OVERRIDES, *extra], workdir)
+        assert_one_line_error(proc, needle)
+        assert judge.counters.requests_total == 0
