@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +27,8 @@ from helpers import (
 
 from judgekit.auditing import AuditResult
 from judgekit.auditing.effects import effect_of, preference_for
-from judgekit.auditing.perturbations import (
-    CITATIONS,
-    FILLER,
-    Context,
-    Variant,
-    pad,
-    rng_for,
-    target_side,
-    truncate,
-)
+from judgekit.auditing.perturbations import CITATIONS, FILLER, pad, target_side, truncate
+from judgekit.auditing.registry import Context, Variant, rng_for
 from judgekit.config.audit import AuditConfig
 from judgekit.errors import ConfigError
 from judgekit.records import Example
@@ -189,7 +182,7 @@ def test_truncate_keeps_the_share_of_words_and_the_formatting() -> None:
 
 
 def test_perturbations_are_reproducible_given_the_seed() -> None:
-    from judgekit.auditing.perturbations import TESTS
+    from judgekit.auditing.registry import TESTS
 
     def variants(seed: int) -> list[dict[str, Any]]:
         ctx = Context("preference", AuditConfig(seed=seed), "preference")
@@ -209,7 +202,7 @@ def test_perturbations_are_reproducible_given_the_seed() -> None:
 
 
 def test_the_position_variant_swaps_the_pair_and_reorients_the_human_label() -> None:
-    from judgekit.auditing.perturbations import TESTS
+    from judgekit.auditing.registry import TESTS
 
     ctx = Context("preference", AuditConfig(), "preference")
     swapped = TESTS["position"].perturb(_example(), Variant("position", "swap"), ctx)
@@ -220,7 +213,7 @@ def test_the_position_variant_swaps_the_pair_and_reorients_the_human_label() -> 
 
 
 def test_unknown_tests_and_tests_of_the_wrong_kind_are_refused() -> None:
-    from judgekit.auditing.perturbations import resolve_tests
+    from judgekit.auditing.registry import resolve_tests
 
     with pytest.raises(ConfigError, match="audit.tests: 'nope' is not a registered test"):
         resolve_tests(["nope"], "pointwise")
@@ -352,7 +345,7 @@ def test_a_judge_preferring_longer_or_cited_responses_is_detected(workdir: Path)
     rows = cited.rows[cited.rows["variant"] == "citation"]
     target_bad = [
         "BAD" in json.loads(s)[f"response_{t}"]
-        for s, t in zip(rows["variant_item"], rows["target"])
+        for s, t in zip(rows["variant_item"], rows["target"], strict=True)
     ]
     assert cited.effect("authority", "citation").effect == pytest.approx(np.mean(target_bad))
     assert cited.effect("authority", "citation").ci_low > 0
@@ -434,4 +427,109 @@ def test_bad_audit_input_is_one_line_and_no_call(
     with FakeJudge(_pair_judge("none")) as judge:
         proc = run_cli(["audit", *judge_overrides(judge), *PAIRS_FILE_OVERRIDES, *extra], workdir)
         assert_one_line_error(proc, needle)
+        assert judge.counters.requests_total == 0
+
+
+# --- self_preference ---------------------------------------------------------------------------
+
+SYSTEMS = ["gpt-4-0613", "claude-v1", "vicuna-13b"]
+SYSTEM_OVERRIDES = [
+    "audit.tests=[self_preference]",
+    "audit.judge_family=GPT-4",
+    "++dataset.fields.extra.system_a=model_a",
+    "++dataset.fields.extra.system_b=model_b",
+]
+
+
+def _pairs_with_systems(path: Path) -> list[dict[str, Any]]:
+    """``_pairs`` with the writer of each response: pair i by SYSTEMS[i % 3] and SYSTEMS[i // 3 % 3]
+    (so gpt-4 writes A, B, both or neither, the GOOD or the BAD response)."""
+    _pairs(path)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for i, row in enumerate(rows):
+        row["model_a"], row["model_b"] = SYSTEMS[i % 3], SYSTEMS[i // 3 % 3]
+    write_jsonl(path, rows)
+    return rows
+
+
+def _own_family_judge(request: ChatRequest) -> str:
+    """Picks the gpt-4 response when exactly one is (the fake knows the writers from the pair's
+    number, as a judge might recognise its own style), else GOOD."""
+    text = request.last_user_text
+    i = int(re.search(r"answer (\d+)", text)[1])
+    a, b = SYSTEMS[i % 3], SYSTEMS[i // 3 % 3]
+    if (a == SYSTEMS[0]) != (b == SYSTEMS[0]):
+        return json.dumps({"preference": "A" if a == SYSTEMS[0] else "B"})
+    return _pair_judge("none")(request)
+
+
+def _self_audit(workdir: Path, responder: Any) -> tuple[AuditResult, list[dict[str, Any]]]:
+    import judgekit
+
+    rows = _pairs_with_systems(workdir / "pairs.jsonl")
+    with FakeJudge(responder) as judge:
+        overrides = [
+            *judge_overrides(judge, key=False),
+            *FAST,
+            *[o for o in PAIRS_FILE_OVERRIDES if not o.startswith(("score=", "prompt="))],
+            *SYSTEM_OVERRIDES,
+            f"audit.out_dir={workdir / 'audit'}",
+        ]
+        result = judgekit.audit(
+            "openai_compatible",
+            "pairwise_v1",
+            "preference",
+            "pairwise_jsonl",
+            overrides=overrides,
+            tracking=False,
+        )
+    return result, rows
+
+
+def test_a_judge_preferring_its_own_family_is_detected_against_the_humans(workdir: Path) -> None:
+    result, rows = _self_audit(workdir, _own_family_judge)
+    # By hand from the data: pairs with exactly one gpt-4 response; there the judge picks it
+    # (1) and the humans pick GOOD: the difference is 1 where the gpt-4 response is BAD.
+    own = [
+        ("a" if r["model_a"] == SYSTEMS[0] else "b")
+        for r in rows
+        if (r["model_a"] == SYSTEMS[0]) != (r["model_b"] == SYSTEMS[0])
+    ]
+    bad = [
+        "BAD" in r["ans1" if side == "a" else "ans2"]
+        for r, side in zip(
+            [r for r in rows if (r["model_a"] == SYSTEMS[0]) != (r["model_b"] == SYSTEMS[0])],
+            own,
+            strict=True,
+        )
+    ]
+    e = result.effect("self_preference")
+    assert e.n == len(own) and e.n_failed == 0
+    assert e.effect == pytest.approx(np.mean(bad)) and e.effect > 0
+    assert e.ci_low > 0
+    assert e.robustness == pytest.approx(1 - np.mean(bad))
+    assert result.variants == []  # a comparison on the originals: no variant judged
+
+
+def test_an_unbiased_judge_has_no_self_preference(workdir: Path) -> None:
+    result, _ = _self_audit(workdir, _pair_judge("none"))
+    e = result.effect("self_preference")
+    assert (e.effect, e.ci_low, e.ci_high, e.robustness) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_self_preference_needs_the_family_and_the_systems(workdir: Path) -> None:
+    _pairs_with_systems(workdir / "pairs.jsonl")
+    with FakeJudge(_pair_judge("none")) as judge:
+        base = ["audit", *judge_overrides(judge), *PAIRS_FILE_OVERRIDES]
+        proc = run_cli([*base, "audit.tests=[self_preference]"], workdir)
+        assert_one_line_error(proc, "audit.judge_family: self_preference needs")
+        proc = run_cli(
+            [*base, "audit.tests=[self_preference]", "audit.judge_family=gpt-4"], workdir
+        )
+        assert_one_line_error(proc, "audit.system_fields: example '")
+        proc = run_cli(
+            [*base, *SYSTEM_OVERRIDES[:1], "audit.judge_family=llama", *SYSTEM_OVERRIDES[2:]],
+            workdir,
+        )
+        assert_one_line_error(proc, "no pair has exactly one response by a system")
         assert judge.counters.requests_total == 0

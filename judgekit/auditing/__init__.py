@@ -5,13 +5,14 @@ Named ``auditing`` (not ``audit``) so that it never shadows the function :func:`
 """
 
 from judgekit.auditing.effects import Effect
-from judgekit.auditing.perturbations import (
+from judgekit.auditing.perturbations import edit_response
+from judgekit.auditing.registry import (
     TESTS,
     AuditTest,
     Context,
+    Paired,
     Perturbed,
     Variant,
-    edit_response,
     register_test,
 )
 from judgekit.auditing.result import AuditResult, JudgedVariant
@@ -24,6 +25,7 @@ __all__ = [
     "Context",
     "Effect",
     "JudgedVariant",
+    "Paired",
     "Perturbed",
     "Variant",
     "audit_config",

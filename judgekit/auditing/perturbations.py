@@ -1,6 +1,6 @@
-"""Counterfactual variants of an example, and the registry of audit tests.
+"""Counterfactual variants of an example: the built-in perturbation tests.
 
-A test is a named list of variants and a pure function ``(Example, Variant, Context) ->
+A perturbation test is a named list of variants and a pure function ``(Example, Variant, Context) ->
 Perturbed``: the variant example (an ordinary :class:`Example` whose id carries the variant,
 ``<id>::<test>/<variant>``) and which response the test's statistic follows. Every random choice
 comes from :func:`rng_for` ``(audit.seed, test, variant or "", example id)``, so a variant does
@@ -24,15 +24,21 @@ audit.tests=[...,hedging]``)::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 
+from judgekit.auditing.registry import (
+    AuditTest,
+    Context,
+    Perturbed,
+    Variant,
+    register_test,
+    rng_for,
+    variant_id,
+)
 from judgekit.config.audit import AuditConfig
 from judgekit.errors import ConfigError
 from judgekit.records import Example
@@ -41,19 +47,10 @@ __all__ = [
     "CITATIONS",
     "EXPERT_CLAIMS",
     "FILLER",
-    "TESTS",
-    "AuditTest",
-    "Context",
-    "Perturbed",
-    "Variant",
     "edit_response",
     "pad",
-    "register_test",
-    "resolve_tests",
-    "rng_for",
     "target_side",
     "truncate",
-    "variant_id",
 ]
 
 FILLER = (
@@ -86,101 +83,6 @@ EXPERT_CLAIMS = (
     "As a professor who has taught this topic for two decades, I can vouch for this answer.",
 )
 """Claims of authority (``authority`` test, style ``expert``)."""
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One counterfactual of a test (a child run): ``pad50``, ``truncate50``, ``citation``..."""
-
-    test: str
-    name: str
-    headline: bool = True
-    """Whether it enters the test's effect (a truncation removes content: reported apart)."""
-
-
-@dataclass(frozen=True)
-class Context:
-    """What a perturbation may depend on besides the example."""
-
-    kind: str
-    """``pointwise`` (a range score: the response is ``item.response``) or ``preference``
-    (``item.response_a``/``item.response_b``)."""
-    audit: AuditConfig
-    score: str
-    """The audited score (human labels of a preference score are re-oriented by ``position``)."""
-
-
-@dataclass
-class Perturbed:
-    """A variant example and what the statistic follows in it."""
-
-    example: Example
-    changed_field: str
-    """The item field changed (``response``, ``response_a``, ``response_a,response_b``)."""
-    text: str
-    """The changed field's new text (the first of two for a swap)."""
-    target: str | None = None
-    """Preference scores: the side (``a``/``b``) of the target response in the original."""
-    target_variant: str | None = None
-    """... and in the variant (differs from ``target`` when the pair is swapped)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-Perturb = Callable[[Example, Variant, Context], Perturbed]
-
-
-@dataclass(frozen=True)
-class AuditTest:
-    """A named test: its variants for a config, the perturbation, the score kinds it applies to."""
-
-    name: str
-    variants: Callable[[AuditConfig], list[Variant]]
-    perturb: Perturb
-    kinds: tuple[str, ...] = ("pointwise", "preference")
-    description: str = ""
-
-
-TESTS: dict[str, AuditTest] = {}
-"""Every registered test by name (:func:`register_test`)."""
-
-
-def register_test(test: AuditTest) -> AuditTest:
-    """Add ``test`` to :data:`TESTS` (a name registered twice is refused)."""
-    if test.name in TESTS and TESTS[test.name] is not test:
-        raise ConfigError(f"audit test {test.name!r} is registered twice")
-    TESTS[test.name] = test
-    return test
-
-
-def resolve_tests(names: list[str], kind: str) -> list[AuditTest]:
-    """The registered tests ``names`` (``audit.tests``), each checked against the score kind."""
-    unknown = [n for n in names if n not in TESTS]
-    if unknown:
-        raise ConfigError(
-            f"audit.tests: {unknown[0]!r} is not a registered test; registered: "
-            f"{', '.join(TESTS)} (a project adds its own with audit.modules)"
-        )
-    tests = [TESTS[n] for n in names]
-    for test in tests:
-        if kind not in test.kinds:
-            raise ConfigError(
-                f"audit.tests: {test.name!r} needs a {' or '.join(test.kinds)} score; "
-                f"the audited score is {kind} (see audit.score)"
-            )
-    return tests
-
-
-# --- seeded choices ------------------------------------------------------------------------
-
-
-def rng_for(seed: int, *keys: str) -> np.random.Generator:
-    """A generator that depends only on ``seed`` and ``keys`` (sha256: stable across runs)."""
-    digest = hashlib.sha256(json.dumps([seed, *keys]).encode()).digest()
-    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
-
-
-def variant_id(example_id: str, variant: Variant) -> str:
-    return f"{example_id}::{variant.test}/{variant.name}"
 
 
 def target_side(example: Example, test: str, seed: int) -> str:

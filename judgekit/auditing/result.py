@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from judgekit.auditing.effects import Effect
-from judgekit.auditing.perturbations import Perturbed, Variant
+from judgekit.auditing.registry import Perturbed, Variant
 from judgekit.config.schema import Config
 from judgekit.results import RunResult
 

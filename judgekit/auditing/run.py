@@ -30,13 +30,7 @@ import numpy as np
 import pandas as pd
 
 from judgekit.auditing.effects import Effect, effect_of, preference_for
-from judgekit.auditing.perturbations import (
-    AuditTest,
-    Context,
-    Perturbed,
-    Variant,
-    resolve_tests,
-)
+from judgekit.auditing.registry import AuditTest, Context, Perturbed, Variant, resolve_tests
 from judgekit.auditing.result import AuditResult, JudgedVariant
 from judgekit.config.audit import audited_score
 from judgekit.config.schema import Config, ScoreSpec
@@ -63,6 +57,9 @@ def audit_config(cfg: Config) -> AuditResult:
     out_dir = _out_dir(cfg)
     prepared = prepare(cfg)
     ctx = Context(_kind(spec), cfg.audit, spec.name)
+    for test in tests:
+        if test.check is not None:
+            test.check(prepared.examples, ctx)
     variants = plan_variants(prepared.examples, tests, ctx)
     for judged in variants:  # every template error of every variant, before any call
         render_all([p.example for p in judged.perturbed], cfg.prompt, cfg.score, swap=False)
@@ -72,7 +69,7 @@ def audit_config(cfg: Config) -> AuditResult:
         parent = stack.enter_context(parent_run(cfg) if cfg.tracking.enabled else nullcontext())
         original, variants = _judge_everything(stack, prepared, variants)
         result = AuditResult(cfg, spec.name, original, variants, out_dir=out_dir)
-        result.effects = effects_of(result, prepared.examples, tests)
+        result.effects = effects_of(result, prepared.examples, tests, ctx)
         result.rows = results_rows(result, prepared.examples)
         paths = write_audit(result)
         if parent is not None:
@@ -83,6 +80,9 @@ def audit_config(cfg: Config) -> AuditResult:
 
 def check_audit(cfg: Config) -> tuple[ScoreSpec, list[AuditTest]]:
     """The audited score and the tests, checked (``audit.modules`` imported first)."""
+    import judgekit.auditing.perturbations
+    import judgekit.auditing.self_preference  # noqa: F401  (the built-in tests register)
+
     for module in cfg.audit.modules:
         try:
             importlib.import_module(module)
@@ -122,6 +122,8 @@ def plan_variants(examples: list[Example], tests: list[AuditTest], ctx: Context)
     ``examples``: a pure function of the examples, the tests and ``audit.*``."""
     planned = []
     for test in tests:
+        if test.perturb is None:
+            continue
         for variant in test.variants(ctx.audit):
             planned.append(_Planned(variant, [test.perturb(e, variant, ctx) for e in examples]))
     return planned
@@ -167,7 +169,7 @@ def clusters_of(examples: list[Example]) -> np.ndarray:
 
 
 def effects_of(
-    result: AuditResult, examples: list[Example], tests: list[AuditTest]
+    result: AuditResult, examples: list[Example], tests: list[AuditTest], ctx: Context
 ) -> list[Effect]:
     """Each test's headline effect, then each of its variants' effects."""
     cfg, kind = result.config, _kind(_spec(result))
@@ -179,6 +181,21 @@ def effects_of(
     }
     found = []
     for test in tests:
+        if test.compare is not None:
+            rows = _score_rows(result.original.results, result.score)
+            paired = test.compare(examples, rows, ctx)
+            keep = paired.applies
+            found.append(
+                effect_of(
+                    test.name,
+                    "",
+                    paired.baseline[keep],
+                    paired.observed[keep],
+                    clusters[keep],
+                    **common,
+                )
+            )
+            continue
         mine = [v for v in result.variants if v.variant.test == test.name]
         pairs = {v.variant.name: _pair(result, v, kind) for v in mine}
         head = [pairs[v.variant.name] for v in mine if v.variant.headline]

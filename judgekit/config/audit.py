@@ -17,7 +17,8 @@ from judgekit.errors import ConfigError
 __all__ = ["AuditConfig", "BUILT_IN_TESTS", "audited_score"]
 
 BUILT_IN_TESTS = ("position", "verbosity", "authority")
-"""The tests judgekit ships (``judgekit.auditing.perturbations.TESTS``)."""
+"""The tests run by default (``self_preference`` is also built in: it needs
+``audit.judge_family``; see ``judgekit.auditing.registry.TESTS``)."""
 
 
 @dataclass
@@ -25,8 +26,8 @@ class AuditConfig:
     """``judgekit audit``: judge originals and counterfactual variants; report paired effects."""
 
     tests: list[str] = field(default_factory=lambda: list(BUILT_IN_TESTS))
-    """The tests to run: ``position`` (preference scores), ``verbosity``, ``authority``, or a
-    test a module of ``audit.modules`` registers."""
+    """The tests to run: ``position`` and ``self_preference`` (preference scores),
+    ``verbosity``, ``authority``, or a test a module of ``audit.modules`` registers."""
     score: str | None = None
     """Which score the effects are computed on; null: the first score the dataset labels
     (else the first score)."""
@@ -43,6 +44,12 @@ class AuditConfig:
     """Bootstrap resamples of each effect's interval (whole ``dataset.fields.group`` clusters
     are resampled; each item is its own cluster without groups). The level is
     ``stats.confidence``."""
+    judge_family: str | None = None
+    """``self_preference``: the judge's model family, a name found in the systems' names (any
+    case), e.g. ``gpt-4``."""
+    system_fields: list[str] = field(default_factory=lambda: ["system_a", "system_b"])
+    """``self_preference``: the item fields naming the models that wrote response A and B (map
+    the data's columns with ``dataset.fields.extra.system_a=COLUMN``)."""
     modules: list[str] = field(default_factory=list)
     """Python modules imported before the tests are looked up: where a project registers its own
     tests (``judgekit.auditing.register_test``)."""
@@ -84,6 +91,11 @@ class AuditConfig:
             raise ConfigError(
                 f"audit.authority_styles: {list(self.authority_styles)} is not valid; use one "
                 "or both of citation, expert"
+            )
+        if len(self.system_fields) != 2 or len(set(self.system_fields)) != 2:
+            raise ConfigError(
+                f"audit.system_fields: {list(self.system_fields)} is not valid; name the two item "
+                "fields holding the models of response A and B, e.g. [system_a, system_b]"
             )
         if self.resamples < 100:
             raise ConfigError(f"audit.resamples: {self.resamples} is not valid; use 100 or more")

@@ -1,0 +1,147 @@
+"""The nouns of an audit test and the registry of tests.
+
+A test is either a perturbation (``variants`` and ``perturb``: counterfactual examples judged
+like any other, see :mod:`judgekit.auditing.perturbations`) or a comparison on the judged
+originals (``compare``: e.g. ``self_preference``, the judge against the humans on pairs where
+one response is by the judge's family). Both end as two numbers per item, a baseline and an
+observed value, whose paired difference :mod:`judgekit.auditing.effects` summarises.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from judgekit.config.audit import AuditConfig
+from judgekit.errors import ConfigError
+from judgekit.records import Example
+
+__all__ = [
+    "TESTS",
+    "AuditTest",
+    "Context",
+    "Paired",
+    "Perturbed",
+    "Variant",
+    "register_test",
+    "resolve_tests",
+    "rng_for",
+    "variant_id",
+]
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One counterfactual of a test (a child run): ``pad50``, ``truncate50``, ``citation``..."""
+
+    test: str
+    name: str
+    headline: bool = True
+    """Whether it enters the test's effect (a truncation removes content: reported apart)."""
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a perturbation may depend on besides the example."""
+
+    kind: str
+    """``pointwise`` (a range score: the response is ``item.response``) or ``preference``
+    (``item.response_a``/``item.response_b``)."""
+    audit: AuditConfig
+    score: str
+    """The audited score (human labels of a preference score are re-oriented by ``position``)."""
+
+
+@dataclass
+class Perturbed:
+    """A variant example and what the statistic follows in it."""
+
+    example: Example
+    changed_field: str
+    """The item field changed (``response``, ``response_a``, ``response_a,response_b``)."""
+    text: str
+    """The changed field's new text (the first of two for a swap)."""
+    target: str | None = None
+    """Preference scores: the side (``a``/``b``) of the target response in the original."""
+    target_variant: str | None = None
+    """... and in the variant (differs from ``target`` when the pair is swapped)."""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Perturb = Callable[[Example, Variant, Context], Perturbed]
+
+
+@dataclass
+class Paired:
+    """A comparison test's two numbers per example (NaN: undefined, counted as failed)."""
+
+    baseline: np.ndarray
+    observed: np.ndarray
+    applies: np.ndarray
+    """Whether each example enters the test at all (others are neither used nor failed)."""
+
+
+Compare = Callable[[list[Example], pd.DataFrame, Context], Paired]
+"""``(examples, the originals' results rows of the audited score in example order, ctx)``."""
+Check = Callable[[list[Example], Context], None]
+
+
+@dataclass(frozen=True)
+class AuditTest:
+    """A named test: its variants and perturbation (or a comparison), the score kinds it takes."""
+
+    name: str
+    variants: Callable[[AuditConfig], list[Variant]] = lambda audit: []
+    perturb: Perturb | None = None
+    kinds: tuple[str, ...] = ("pointwise", "preference")
+    description: str = ""
+    compare: Compare | None = None
+    """A comparison on the originals instead of variants."""
+    check: Check | None = None
+    """Setup checks on the loaded examples (before any call): raise a ConfigError."""
+
+
+TESTS: dict[str, AuditTest] = {}
+"""Every registered test by name (:func:`register_test`)."""
+
+
+def register_test(test: AuditTest) -> AuditTest:
+    """Add ``test`` to :data:`TESTS` (a name registered twice is refused)."""
+    if test.name in TESTS and TESTS[test.name] is not test:
+        raise ConfigError(f"audit test {test.name!r} is registered twice")
+    TESTS[test.name] = test
+    return test
+
+
+def resolve_tests(names: list[str], kind: str) -> list[AuditTest]:
+    """The registered tests ``names`` (``audit.tests``), each checked against the score kind."""
+    unknown = [n for n in names if n not in TESTS]
+    if unknown:
+        raise ConfigError(
+            f"audit.tests: {unknown[0]!r} is not a registered test; registered: "
+            f"{', '.join(TESTS)} (a project adds its own with audit.modules)"
+        )
+    tests = [TESTS[n] for n in names]
+    for test in tests:
+        if kind not in test.kinds:
+            raise ConfigError(
+                f"audit.tests: {test.name!r} needs a {' or '.join(test.kinds)} score; "
+                f"the audited score is {kind} (see audit.score)"
+            )
+    return tests
+
+
+def rng_for(seed: int, *keys: str) -> np.random.Generator:
+    """A generator that depends only on ``seed`` and ``keys`` (sha256: stable across runs)."""
+    digest = hashlib.sha256(json.dumps([seed, *keys]).encode()).digest()
+    return np.random.default_rng([seed, int.from_bytes(digest[:8], "little")])
+
+
+def variant_id(example_id: str, variant: Variant) -> str:
+    return f"{example_id}::{variant.test}/{variant.name}"
