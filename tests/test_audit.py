@@ -70,7 +70,8 @@ def _pairs(path: Path) -> Path:
 
 
 def _between(text: str, start: str, end: str) -> str:
-    return text[text.index(start) + len(start) : text.index(end)]
+    first = text.index(start) + len(start)
+    return text[first : text.index(end, first)]
 
 
 def _cited(text: str) -> bool:
@@ -533,3 +534,79 @@ def test_self_preference_needs_the_family_and_the_systems(workdir: Path) -> None
         )
         assert_one_line_error(proc, "no pair has exactly one response by a system")
         assert judge.counters.requests_total == 0
+
+
+# --- commit_first ------------------------------------------------------------------------------
+
+
+def _committing_judge(bonus: int):  # noqa: ANN202
+    """Base score ``row % 3``; asked to answer first, it writes an answer, then the JSON, and
+    adds ``bonus`` (a judge whose scores rise once it has committed to its own answer)."""
+
+    def answer(request: ChatRequest) -> str:
+        text = request.last_user_text
+        row = int(_between(text, "[row=", "]"))
+        if "My answer:" not in text:
+            return json.dumps({"helpfulness": row % 3})
+        return f"My answer: forty-two.\n\nRating:\n{json.dumps({'helpfulness': row % 3 + bonus})}"
+
+    return answer
+
+
+def _commit_audit(workdir: Path, responder: Any) -> tuple[AuditResult, FakeJudge]:
+    import judgekit
+
+    data = _pointwise(workdir / "rows.jsonl")
+    with FakeJudge(responder) as judge:
+        overrides = [
+            *judge_overrides(judge, key=False),
+            *FAST,
+            "audit.tests=[commit_first]",
+            "judge.structured_output=true",
+            f"audit.out_dir={workdir / 'audit'}",
+        ]
+        result = judgekit.audit(
+            "openai_compatible", "v1", "helpfulness", str(data), overrides=overrides, tracking=False
+        )
+    return result, judge
+
+
+def test_commit_first_is_a_prompt_variant_and_its_effect_is_measured(workdir: Path) -> None:
+    from judgekit.auditing.commit_first import INSTRUCTION, MIN_TOKENS
+
+    result, judge = _commit_audit(workdir, _committing_judge(bonus=1))
+    e = result.effect("commit_first")
+    assert (e.effect, e.ci_low, e.ci_high, e.robustness, e.n_failed) == (1.0, 1.0, 1.0, 0.0, 0)
+    bodies = judge.counters.bodies
+    first = [b for b in bodies if INSTRUCTION in b["messages"][-1]["content"]]
+    plain = [b for b in bodies if INSTRUCTION not in b["messages"][-1]["content"]]
+    assert len(first) == len(plain) == N
+    # The variant lets the judge write prose first: no response format, room to answer.
+    assert all("response_format" not in b and b["max_tokens"] >= MIN_TOKENS for b in first)
+    assert all("response_format" in b for b in plain)  # the original, as configured
+    rows = result.rows
+    assert set(rows["variant_id"].str.split("::").str[1]) == {"commit_first/own_answer_first"}
+
+
+def test_commit_first_without_a_change_covers_zero(workdir: Path) -> None:
+    result, _ = _commit_audit(workdir, _committing_judge(bonus=0))
+    e = result.effect("commit_first")
+    assert (e.effect, e.ci_low, e.ci_high, e.robustness) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_commit_first_refuses_preference_scores_and_reference_prompts(workdir: Path) -> None:
+    import judgekit.auditing.commit_first  # noqa: F401
+    from judgekit.auditing.commit_first import _check
+    from judgekit.auditing.registry import resolve_tests
+    from judgekit.config.schema import Message, PromptConfig
+
+    with pytest.raises(ConfigError, match="'commit_first' needs a pointwise score"):
+        resolve_tests(["commit_first"], "preference")
+    prompt = PromptConfig(
+        "graded", messages=[Message(content="{{ item.response }} vs {{ item.reference_answer }}")]
+    )
+    ctx = Context("pointwise", AuditConfig(), "helpfulness", prompt)
+    with pytest.raises(
+        ConfigError, match="reference-free prompts; prompt 'graded' shows item.reference_answer"
+    ):
+        _check([], ctx)

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from judgekit.config.audit import AuditConfig
+from judgekit.config.schema import PromptConfig
 from judgekit.errors import ConfigError
 from judgekit.records import Example
 
@@ -56,6 +57,8 @@ class Context:
     audit: AuditConfig
     score: str
     """The audited score (human labels of a preference score are re-oriented by ``position``)."""
+    prompt: PromptConfig | None = None
+    """The run's prompt (``commit_first`` checks and transforms it)."""
 
 
 @dataclass
@@ -90,6 +93,9 @@ class Paired:
 Compare = Callable[[list[Example], pd.DataFrame, Context], Paired]
 """``(examples, the originals' results rows of the audited score in example order, ctx)``."""
 Check = Callable[[list[Example], Context], None]
+Configure = Callable[[Any, Context], Any]
+"""``(the run's Config, ctx) -> the Config the test's variants are judged with`` (a prompt
+transformation: ``commit_first``)."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +111,8 @@ class AuditTest:
     """A comparison on the originals instead of variants."""
     check: Check | None = None
     """Setup checks on the loaded examples (before any call): raise a ConfigError."""
+    configure: Configure | None = None
+    """The config its variants are judged with; None: the run's own."""
 
 
 TESTS: dict[str, AuditTest] = {}

@@ -31,6 +31,7 @@ import pandas as pd
 
 from judgekit.auditing.effects import Effect, effect_of, preference_for
 from judgekit.auditing.registry import AuditTest, Context, Perturbed, Variant, resolve_tests
+from judgekit.auditing.report import log_audit, parent_run, write_audit
 from judgekit.auditing.result import AuditResult, JudgedVariant
 from judgekit.config.audit import audited_score
 from judgekit.config.schema import Config, ScoreSpec
@@ -46,7 +47,7 @@ from judgekit.pipeline import (
 )
 from judgekit.records import Example
 
-__all__ = ["audit_config", "plan_variants"]
+__all__ = ["Planned", "audit_config", "plan_variants"]
 
 log = logging.getLogger("judgekit")
 
@@ -56,19 +57,18 @@ def audit_config(cfg: Config) -> AuditResult:
     spec, tests = check_audit(cfg)
     out_dir = _out_dir(cfg)
     prepared = prepare(cfg)
-    ctx = Context(_kind(spec), cfg.audit, spec.name)
+    ctx = Context(_kind(spec), cfg.audit, spec.name, cfg.prompt)
     for test in tests:
         if test.check is not None:
             test.check(prepared.examples, ctx)
-    variants = plan_variants(prepared.examples, tests, ctx)
-    for judged in variants:  # every template error of every variant, before any call
-        render_all([p.example for p in judged.perturbed], cfg.prompt, cfg.score, swap=False)
-    from judgekit.auditing.report import log_audit, parent_run, write_audit
-
+    planned = plan_variants(cfg, prepared.examples, tests, ctx)
+    for plan in planned:  # every template error of every variant, before any call
+        examples = [p.example for p in plan.perturbed]
+        render_all(examples, plan.config.prompt, cfg.score, swap=False)
     with ExitStack() as stack:
         parent = stack.enter_context(parent_run(cfg) if cfg.tracking.enabled else nullcontext())
-        original, variants = _judge_everything(stack, prepared, variants)
-        result = AuditResult(cfg, spec.name, original, variants, out_dir=out_dir)
+        original, judged = _judge_everything(stack, prepared, planned)
+        result = AuditResult(cfg, spec.name, original, judged, out_dir=out_dir)
         result.effects = effects_of(result, prepared.examples, tests, ctx)
         result.rows = results_rows(result, prepared.examples)
         paths = write_audit(result)
@@ -80,6 +80,7 @@ def audit_config(cfg: Config) -> AuditResult:
 
 def check_audit(cfg: Config) -> tuple[ScoreSpec, list[AuditTest]]:
     """The audited score and the tests, checked (``audit.modules`` imported first)."""
+    import judgekit.auditing.commit_first
     import judgekit.auditing.perturbations
     import judgekit.auditing.self_preference  # noqa: F401  (the built-in tests register)
 
@@ -112,25 +113,32 @@ def _kind(spec: ScoreSpec) -> str:
 
 
 @dataclass
-class _Planned:
+class Planned:
+    """A variant to judge: its examples (aligned with the originals) and its config."""
+
     variant: Variant
     perturbed: list[Perturbed]
+    config: Config
 
 
-def plan_variants(examples: list[Example], tests: list[AuditTest], ctx: Context) -> list[Any]:
+def plan_variants(
+    cfg: Config, examples: list[Example], tests: list[AuditTest], ctx: Context
+) -> list[Planned]:
     """Every variant of every test, each a list of perturbed examples aligned with
-    ``examples``: a pure function of the examples, the tests and ``audit.*``."""
+    ``examples``: a pure function of the config, the examples and the tests."""
     planned = []
     for test in tests:
         if test.perturb is None:
             continue
+        config = test.configure(cfg, ctx) if test.configure is not None else cfg
         for variant in test.variants(ctx.audit):
-            planned.append(_Planned(variant, [test.perturb(e, variant, ctx) for e in examples]))
+            perturbed = [test.perturb(e, variant, ctx) for e in examples]
+            planned.append(Planned(variant, perturbed, config))
     return planned
 
 
 def _judge_everything(
-    stack: ExitStack, prepared: PreparedRun, planned: list[Any]
+    stack: ExitStack, prepared: PreparedRun, planned: list[Planned]
 ) -> tuple[RunResult, list[JudgedVariant]]:
     """The originals' result, then each variant's, judged with one cache and judge."""
     from judgekit.judge.caching import cached, open_cache
@@ -139,17 +147,18 @@ def _judge_everything(
     cache = open_cache(stack, cfg)
     judge, _ = local_judge(stack, cfg.judge)
 
-    def judged(examples: list[Example], what: str) -> RunResult:
+    def judged(examples: list[Example], config: Config, what: str) -> RunResult:
         log.info("audit: judging %s (%d examples)", what, len(examples))
-        run = replace(prepared, examples=examples)
-        result, _ = judge_and_score(run, cached(client_for(run, judge), cache, cfg))
+        run = replace(prepared, config=config, examples=examples)
+        resolved = replace(config.judge, model=judge.model, api_base=judge.api_base)
+        result, _ = judge_and_score(run, cached(client_for(run, resolved), cache, config))
         return result
 
-    original = judged(prepared.examples, "the originals")
+    original = judged(prepared.examples, cfg, "the originals")
     variants = []
     for plan in planned:
         examples = [p.example for p in plan.perturbed]
-        result = judged(examples, f"{plan.variant.test}/{plan.variant.name}")
+        result = judged(examples, plan.config, f"{plan.variant.test}/{plan.variant.name}")
         variants.append(JudgedVariant(plan.variant, plan.perturbed, result))
     return original, variants
 
