@@ -363,6 +363,7 @@ def test_an_unbiased_noisy_pair_judge_gives_intervals_covering_zero(workdir: Pat
 # --- outputs, MLflow, the command line --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_command_logs_a_parent_run_children_and_the_variant_text(workdir: Path) -> None:
     from mlflow.tracking import MlflowClient
 
@@ -610,3 +611,107 @@ def test_commit_first_refuses_preference_scores_and_reference_prompts(workdir: P
         ConfigError, match="reference-free prompts; prompt 'graded' shows item.reference_answer"
     ):
         _check([], ctx)
+
+
+# --- length-controlled agreement ---------------------------------------------------------------
+
+
+def test_length_control_matches_an_unpenalised_logistic_regression() -> None:
+    from scipy.special import expit
+    from sklearn.linear_model import LogisticRegression
+
+    from judgekit.stats.length_control import length_controlled_agreement
+
+    rng = np.random.default_rng(0)
+    human = rng.integers(0, 2, 300).astype(float)
+    difference = rng.integers(-40, 41, 300).astype(float)
+    x = np.tanh(difference / difference.std(ddof=1))
+    judge = (rng.random(300) < expit(0.2 + 1.5 * (2 * human - 1) + 1.0 * x)).astype(float)
+    found = length_controlled_agreement(human, judge, difference)
+    reference = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000)
+    reference.fit(np.column_stack([2 * human - 1, x]), judge)
+    (b1, b2), b0 = reference.coef_[0], reference.intercept_[0]
+    assert found["length_coefficient"] == pytest.approx(b2, abs=1e-4)
+    assert found["reason"] == "" and found["n"] == 300
+    # By hand from the reference's coefficients: P(B) with the length term zeroed, then the
+    # probability of the humans' verdict, averaged.
+    p_lc = expit(b0 + b1 * (2 * human - 1))
+    assert found["lc_agreement"] == pytest.approx(
+        np.mean(np.where(human == 1, p_lc, 1 - p_lc)), abs=1e-4
+    )
+    assert found["raw_agreement"] == pytest.approx(np.mean(judge == human))
+
+
+def test_length_control_is_nan_with_a_reason_when_it_cannot_be_fitted() -> None:
+    from judgekit.stats.length_control import length_controlled_agreement
+
+    same = length_controlled_agreement(
+        np.array([0.0, 1.0, 1.0]), np.array([0.0, 1.0, 0.0]), np.array([3.0, 3.0, 3.0])
+    )
+    assert math.isnan(same["lc_agreement"]) and "same length difference" in same["reason"]
+    one_sided = length_controlled_agreement(np.ones(4), np.ones(4), np.arange(4.0))
+    assert math.isnan(one_sided["length_coefficient"]) and "prefer A on some" in one_sided["reason"]
+    separated = length_controlled_agreement(
+        np.array([0.0, 0.0, 1.0, 1.0]), np.array([0.0, 0.0, 1.0, 1.0]), np.arange(4.0)
+    )
+    assert math.isnan(separated["agreement"]) and "fit failed" in separated["reason"]
+
+
+def _varied_pairs(path: Path) -> list[dict[str, Any]]:
+    """``_pairs`` with lengths that differ: GOOD gets i % 5 extra words, BAD (3 i) % 7."""
+    _pairs(path)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for i, row in enumerate(rows):
+        for key in ("ans1", "ans2"):
+            extra = i % 5 if "GOOD" in row[key] else (3 * i) % 7
+            row[key] += " word" * extra
+    write_jsonl(path, rows)
+    return rows
+
+
+def _sometimes_longer(request: ChatRequest) -> str:
+    """GOOD, except on about half the pairs (by a hash) where the longer by 2+ words wins."""
+    text = request.last_user_text
+    a = _between(text, "[RESPONSE A]", "[/RESPONSE A]")
+    b = _between(text, "[RESPONSE B]", "[/RESPONSE B]")
+    gap = len(b.split()) - len(a.split())
+    if abs(gap) >= 2 and hashlib.sha256(_between(text, "answer ", " ").encode()).digest()[0] % 2:
+        return json.dumps({"preference": "B" if gap > 0 else "A"})
+    return _pair_judge("none")(request)
+
+
+def test_verbosity_reports_length_controlled_agreement_on_the_originals(workdir: Path) -> None:
+    import judgekit
+    from judgekit.stats.length_control import length_controlled_agreement
+
+    rows = _varied_pairs(workdir / "pairs.jsonl")
+    with FakeJudge(_sometimes_longer) as judge:
+        overrides = [
+            *judge_overrides(judge, key=False),
+            *FAST,
+            *[o for o in PAIRS_FILE_OVERRIDES if not o.startswith(("score=", "prompt="))],
+            "audit.tests=[verbosity]",
+            f"audit.out_dir={workdir / 'audit'}",
+        ]
+        result = judgekit.audit(
+            "openai_compatible",
+            "pairwise_v1",
+            "preference",
+            "pairwise_jsonl",
+            overrides=overrides,
+            tracking=False,
+        )
+    figures = result.figures["verbosity"]
+    assert figures["reason"] == "" and figures["length_coefficient"] > 0
+    # Zeroing the length term removes the disagreements the length caused.
+    assert figures["lc_agreement"] > figures["agreement"]
+    # The same fit from the data file and the judge's verdicts, computed here.
+    human = np.array([0.0 if r["winner"] == "model_a" else 1.0 for r in rows])
+    difference = np.array([len(r["ans2"].split()) - len(r["ans1"].split()) for r in rows])
+    judged = result.original.results.sort_values("example_index")["judge"].to_numpy()
+    again = length_controlled_agreement(human, judged, difference)
+    assert again == pytest.approx(figures)
+    summary = json.loads((workdir / "audit" / "summary.json").read_text())
+    assert summary["metrics"]["audit/verbosity/lc_agreement"] == pytest.approx(
+        figures["lc_agreement"]
+    )

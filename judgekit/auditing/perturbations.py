@@ -27,8 +27,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from judgekit.auditing.registry import (
     AuditTest,
@@ -177,6 +179,25 @@ def _verbosity(example: Example, variant: Variant, ctx: Context) -> Perturbed:
     return edit_response(example, variant, ctx, lambda text, _rng: truncate(text, fraction))
 
 
+def _length_control(examples: list[Example], rows: pd.DataFrame, ctx: Context) -> dict[str, Any]:
+    """Preference scores: the length-controlled agreement of the original verdicts
+    (:func:`judgekit.stats.length_control.length_controlled_agreement`), lengths in words."""
+    if ctx.kind != "preference":
+        return {}
+    from judgekit.stats.length_control import length_controlled_agreement
+
+    difference = [
+        len(str(e.item.get("response_b", "")).split())
+        - len(str(e.item.get("response_a", "")).split())
+        for e in examples
+    ]
+    return length_controlled_agreement(
+        rows["human"].to_numpy(dtype=float),
+        rows["judge"].to_numpy(dtype=float),
+        np.array(difference),
+    )
+
+
 def _authority(example: Example, variant: Variant, ctx: Context) -> Perturbed:
     bank = CITATIONS if variant.name == "citation" else EXPERT_CLAIMS
 
@@ -201,6 +222,7 @@ register_test(
         _verbosity_variants,
         _verbosity,
         description="content-free filler appended (pad<N> words), and truncated (truncate<P>%)",
+        summarise=_length_control,
     )
 )
 register_test(

@@ -93,6 +93,9 @@ class Paired:
 Compare = Callable[[list[Example], pd.DataFrame, Context], Paired]
 """``(examples, the originals' results rows of the audited score in example order, ctx)``."""
 Check = Callable[[list[Example], Context], None]
+Summarise = Callable[[list[Example], pd.DataFrame, Context], dict[str, Any]]
+"""Further figures of a test on the judged originals (``verbosity``: length-controlled
+agreement): ``{name: number}`` logged as ``audit/<test>/<name>``, and a text ``reason``."""
 Configure = Callable[[Any, Context], Any]
 """``(the run's Config, ctx) -> the Config the test's variants are judged with`` (a prompt
 transformation: ``commit_first``)."""
@@ -113,6 +116,8 @@ class AuditTest:
     """Setup checks on the loaded examples (before any call): raise a ConfigError."""
     configure: Configure | None = None
     """The config its variants are judged with; None: the run's own."""
+    summarise: Summarise | None = None
+    """Further figures on the originals (see :data:`Summarise`)."""
 
 
 TESTS: dict[str, AuditTest] = {}

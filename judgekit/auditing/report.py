@@ -31,9 +31,16 @@ __all__ = ["format_text", "forest_plot", "log_audit", "metrics", "parent_run", "
 KIND_TAG = "judgekit.kind"
 
 
-def metrics(effects: list[Effect]) -> dict[str, float]:
-    """The parent run's metrics: each test's headline effect (NaN stays NaN)."""
+def metrics(
+    effects: list[Effect], figures: dict[str, dict[str, Any]] | None = None
+) -> dict[str, float]:
+    """The parent run's metrics: each test's headline effect (NaN stays NaN), and its further
+    figures (``audit/<test>/<name>``)."""
     out: dict[str, float] = {}
+    for test, named in (figures or {}).items():
+        for name, value in named.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                out[f"audit/{test}/{name}"] = float(value)
     for e in effects:
         if e.variant:
             continue
@@ -70,6 +77,11 @@ def format_text(result: AuditResult) -> str:
             f"{e.test:<12} {name:<14} {e.n:>5} {e.n_failed:>6} {_fmt(e.effect):>8} "
             f"{interval:>19} {robust:>7}"
         )
+    for test, named in result.figures.items():
+        shown = ", ".join(
+            f"{k} {v:.3f}" for k, v in named.items() if isinstance(v, float) and not math.isnan(v)
+        )
+        lines.append(f"{test}: {shown or named.get('reason', '')}")
     return "\n".join(lines)
 
 
@@ -118,27 +130,36 @@ def write_audit(result: AuditResult) -> list[Path]:
         forest_plot(result).savefig(paths[1], dpi=100)
         write_results(result.rows, paths[2])
         paths.append(out / "summary.json")
-        paths[3].write_text(json.dumps(_summary(result), indent=1, default=str) + "\n")
+        paths[3].write_text(
+            json.dumps(_summary(result), indent=1, default=str, allow_nan=False) + "\n"
+        )
     except OSError as err:
         raise RunError(f"audit.out_dir: could not write the audit to {out}: {err}") from None
     return paths
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as strict JSON holds it: NaN becomes null, through dicts and lists."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def _summary(result: AuditResult) -> dict[str, Any]:
-    return {
+    summary = {
         "score": result.score,
         "audit": dataclasses.asdict(result.config.audit),
         "confidence": result.config.stats.confidence,
-        "metrics": {k: (None if math.isnan(v) else v) for k, v in metrics(result.effects).items()},
-        "effects": [
-            {
-                k: (None if isinstance(v, float) and math.isnan(v) else v)
-                for k, v in e.__dict__.items()
-            }
-            for e in result.effects
-        ],
+        "metrics": metrics(result.effects, result.figures),
+        "effects": [dict(e.__dict__) for e in result.effects],
+        "figures": result.figures,
         "run_id": result.run_id,
     }
+    return dict(_plain(summary))
 
 
 # --- MLflow ----------------------------------------------------------------------------------
@@ -169,7 +190,7 @@ def log_audit(parent: Any, result: AuditResult, paths: list[Path]) -> None:
     params |= {f"audit.{k}": str(v) for k, v in dataclasses.asdict(cfg.audit).items()}
     params["audit.score"] = result.score
     parent.log_params(params)
-    parent.log_metrics(metrics(result.effects))
+    parent.log_metrics(metrics(result.effects, result.figures))
     parent.log_artifacts(paths)
     parent.log_table(result.table(), "audit_table.json")
     _log_child(parent, "original", {"test": "", "variant": "original"}, {}, result.original)

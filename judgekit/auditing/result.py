@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -35,6 +36,8 @@ class AuditResult:
     variants: list[JudgedVariant]
     effects: list[Effect] = field(default_factory=list)
     """Each test's effect (``variant == ""``), followed by each of its variants'."""
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Further figures per test on the originals (``verbosity``: length-controlled agreement)."""
     rows: pd.DataFrame = field(default_factory=pd.DataFrame)
     """``results.parquet``: a row per (item, variant)."""
     out_dir: Path | None = None

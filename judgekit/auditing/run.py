@@ -70,6 +70,7 @@ def audit_config(cfg: Config) -> AuditResult:
         original, judged = _judge_everything(stack, prepared, planned)
         result = AuditResult(cfg, spec.name, original, judged, out_dir=out_dir)
         result.effects = effects_of(result, prepared.examples, tests, ctx)
+        result.figures = figures_of(result, prepared.examples, tests, ctx)
         result.rows = results_rows(result, prepared.examples)
         paths = write_audit(result)
         if parent is not None:
@@ -217,6 +218,20 @@ def effects_of(
         for v in mine:
             y0, y1 = pairs[v.variant.name]
             found.append(effect_of(test.name, v.variant.name, y0, y1, clusters, **common))
+    return found
+
+
+def figures_of(
+    result: AuditResult, examples: list[Example], tests: list[AuditTest], ctx: Context
+) -> dict[str, dict[str, Any]]:
+    """Each test's further figures on the originals (its ``summarise``), by test."""
+    rows = _score_rows(result.original.results, result.score)
+    found = {}
+    for test in tests:
+        if test.summarise is not None:
+            figures = test.summarise(examples, rows, ctx)
+            if figures:
+                found[test.name] = figures
     return found
 
 
