@@ -715,3 +715,67 @@ def test_verbosity_reports_length_controlled_agreement_on_the_originals(workdir:
     assert summary["metrics"]["audit/verbosity/lc_agreement"] == pytest.approx(
         figures["lc_agreement"]
     )
+
+
+# --- a project's own test ----------------------------------------------------------------------
+
+HEDGING = """
+from judgekit.auditing import AuditTest, Variant, edit_response, register_test
+
+
+def hedge(example, variant, ctx):
+    return edit_response(example, variant, ctx, lambda text, rng: "I may be wrong, but " + text)
+
+
+register_test(AuditTest("hedging", lambda audit: [Variant("hedging", "prefix")], hedge))
+"""
+
+
+def test_a_project_registers_its_own_test_through_audit_modules(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import judgekit
+    from judgekit.auditing.registry import TESTS
+
+    (workdir / "my_audit_tests.py").write_text(HEDGING)
+    monkeypatch.syspath_prepend(str(workdir))
+    data = _pointwise(workdir / "rows.jsonl")
+
+    def punishes_hedging(request: ChatRequest) -> str:
+        response = _between(request.last_user_text, "[RESPONSE]", "[/RESPONSE]")
+        row = int(_between(response, "[row=", "]"))
+        return json.dumps({"helpfulness": 2 + (row % 2) - int("I may be wrong" in response)})
+
+    try:
+        with FakeJudge(punishes_hedging) as judge:
+            result = judgekit.audit(
+                "openai_compatible",
+                "v1",
+                "helpfulness",
+                str(data),
+                tracking=False,
+                overrides=[
+                    *judge_overrides(judge, key=False),
+                    *FAST,
+                    "audit.modules=[my_audit_tests]",
+                    "audit.tests=[hedging]",
+                    f"audit.out_dir={workdir / 'audit'}",
+                ],
+            )
+    finally:
+        TESTS.pop("hedging", None)
+    e = result.effect("hedging")
+    assert (e.effect, e.ci_low, e.ci_high, e.robustness) == (-1.0, -1.0, -1.0, 0.0)
+    with pytest.raises(ConfigError, match="audit.modules: cannot import 'no_such_module'"):
+        judgekit.audit(
+            "openai_compatible",
+            "v1",
+            "helpfulness",
+            str(data),
+            tracking=False,
+            overrides=[
+                "audit.modules=[no_such_module]",
+                "judge.model=openai/x",
+                "judge.api_base=http://127.0.0.1:9/v1",
+            ],
+        )

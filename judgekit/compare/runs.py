@@ -58,6 +58,8 @@ NOT_RUNS = {
     "optimization_candidate": "a candidate of a judgekit optimize search",
     "estimate": "a judgekit estimate summary (human-scale estimates of another run)",
     "alt_test": "a judgekit alt-test summary (the alt-test of another run)",
+    "audit": "a judgekit audit (its effects are not agreement statistics)",
+    "audit_variant": "a variant of a judgekit audit (no run directory of its own)",
 }
 """Runs with these ``judgekit.kind`` tags have no judged rows of their own: never compared."""
 LABEL_TAGS = {
