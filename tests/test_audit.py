@@ -314,6 +314,11 @@ def test_a_judge_preferring_the_first_response_is_the_position_effect(workdir: P
         rows["human"].to_numpy(), first, first=first, second=second, resamples=0
     )
     assert position.robustness == stats["position_consistency"]
+    # ... and judge.swap's own figures, logged as audit/position/<name>: always the first shown.
+    figures = result.figures["position"]
+    assert figures["first_position_rate"] == 1.0 and figures["position_consistency"] == 0.0
+    assert figures["n_both_orders"] == N and figures["n_inconsistent"] == N
+    assert figures["first_position_rate_ci_low"] == 1.0
     # One request per item and variant: originals + swap + pad50 + pad200 + truncate50 + 2.
     assert judge.counters.requests_total == N * 7
 
@@ -395,6 +400,8 @@ def test_the_command_logs_a_parent_run_children_and_the_variant_text(workdir: Pa
     assert metrics["audit/position/effect_ci_low"] == 1.0
     assert metrics["audit/position/effect_ci_high"] == 1.0
     assert metrics["audit/position/robustness"] == 0.0
+    assert metrics["audit/position/first_position_rate"] == 1.0
+    assert metrics["audit/position/position_consistency"] == 0.0
     assert "audit/authority/effect" in metrics
     assert parent.data.params["audit.tests"] == "['position', 'authority']"
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]

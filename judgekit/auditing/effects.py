@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from judgekit.records import Example
 from judgekit.stats.bootstrap import clustered_mean_ci
 
-__all__ = ["Effect", "effect_of", "preference_for", "robust"]
+__all__ = ["Effect", "clusters_of", "effect_of", "preference_for", "robust"]
 
 SAME = 1e-9
 """Two values closer than this are the same verdict or score."""
@@ -41,6 +42,11 @@ class Effect:
     ci_high: float
     robustness: float
     """Share of the ``n`` items whose statistic did not move under any of the variants."""
+
+
+def clusters_of(examples: list[Example]) -> np.ndarray:
+    """The bootstrap's clusters: ``dataset.fields.group``, else each item alone."""
+    return np.array([e.group or f"\0{e.id}" for e in examples])
 
 
 def preference_for(verdict: np.ndarray, side: np.ndarray) -> np.ndarray:

@@ -163,6 +163,39 @@ def _swap(example: Example, variant: Variant, ctx: Context) -> Perturbed:
     return Perturbed(changed, "response_a,response_b", b, target="b", target_variant="a")
 
 
+def _swap_figures(
+    examples: list[Example],
+    rows: pd.DataFrame,
+    variants: dict[str, pd.DataFrame],
+    ctx: Context,
+) -> dict[str, Any]:
+    """``position``'s figures in ``judge.swap``'s form: the original order is ``first``, the
+    swapped pair's verdict mapped back to the original orientation is ``second``
+    (:func:`judgekit.stats.pairwise.pairwise_agreement`: ``position_consistency``,
+    ``first_position_rate`` with their intervals, ``n_both_orders``, ``n_inconsistent``)."""
+    from judgekit.auditing.effects import clusters_of
+    from judgekit.stats.pairwise import SWAP_STATISTICS, pairwise_agreement
+
+    swapped = variants.get("swap")
+    if swapped is None:
+        return {}
+    first = rows["judge"].to_numpy(dtype=float)
+    second = 1.0 - swapped["judge"].to_numpy(dtype=float)  # back to the original orientation
+    figures = pairwise_agreement(
+        rows["human"].to_numpy(dtype=float),
+        first,
+        first=first,
+        second=second,
+        resamples=ctx.audit.resamples,
+        confidence=ctx.confidence,
+        seed=ctx.audit.seed,
+        clusters=clusters_of(examples),
+    )
+    keep = [*SWAP_STATISTICS, "n_both_orders", "n_inconsistent"]
+    keep += [f"{s}_{end}" for s in SWAP_STATISTICS for end in ("ci_low", "ci_high")]
+    return {name: figures[name] for name in keep if name in figures}
+
+
 def _verbosity_variants(audit: AuditConfig) -> list[Variant]:
     padded = [Variant("verbosity", f"pad{n}") for n in audit.filler_lengths]
     if audit.truncate_fraction > 0:
@@ -214,6 +247,7 @@ register_test(
         _swap,
         kinds=("preference",),
         description="the pair shown in the other order; effect: preference for the first shown",
+        summarise_judged=_swap_figures,
     )
 )
 register_test(

@@ -59,6 +59,8 @@ class Context:
     """The audited score (human labels of a preference score are re-oriented by ``position``)."""
     prompt: PromptConfig | None = None
     """The run's prompt (``commit_first`` checks and transforms it)."""
+    confidence: float = 0.95
+    """The intervals' level (``stats.confidence``)."""
 
 
 @dataclass
@@ -96,6 +98,10 @@ Check = Callable[[list[Example], Context], None]
 Summarise = Callable[[list[Example], pd.DataFrame, Context], dict[str, Any]]
 """Further figures of a test on the judged originals (``verbosity``: length-controlled
 agreement): ``{name: number}`` logged as ``audit/<test>/<name>``, and a text ``reason``."""
+SummariseJudged = Callable[[list[Example], pd.DataFrame, dict[str, pd.DataFrame], Context], dict[str, Any]]
+"""Further figures from the originals' and the variants' results rows (``position``: the
+judge.swap figures): ``(examples, originals' rows, {variant name: its rows}, ctx)``, every rows
+frame of the audited score in example order."""
 Configure = Callable[[Any, Context], Any]
 """``(the run's Config, ctx) -> the Config the test's variants are judged with`` (a prompt
 transformation: ``commit_first``)."""
@@ -118,6 +124,8 @@ class AuditTest:
     """The config its variants are judged with; None: the run's own."""
     summarise: Summarise | None = None
     """Further figures on the originals (see :data:`Summarise`)."""
+    summarise_judged: SummariseJudged | None = None
+    """Further figures on the originals and the variants (see :data:`SummariseJudged`)."""
 
 
 TESTS: dict[str, AuditTest] = {}

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from judgekit.auditing.effects import Effect, effect_of, preference_for
+from judgekit.auditing.effects import Effect, clusters_of, effect_of, preference_for
 from judgekit.auditing.registry import AuditTest, Context, Perturbed, Variant, resolve_tests
 from judgekit.auditing.report import log_audit, parent_run, write_audit
 from judgekit.auditing.result import AuditResult, JudgedVariant
@@ -57,7 +57,7 @@ def audit_config(cfg: Config) -> AuditResult:
     spec, tests = check_audit(cfg)
     out_dir = _out_dir(cfg)
     prepared = prepare(cfg)
-    ctx = Context(_kind(spec), cfg.audit, spec.name, cfg.prompt)
+    ctx = Context(_kind(spec), cfg.audit, spec.name, cfg.prompt, cfg.stats.confidence)
     for test in tests:
         if test.check is not None:
             test.check(prepared.examples, ctx)
@@ -173,11 +173,6 @@ def statistic(frame: pd.DataFrame, score: str, kind: str, sides: list[str | None
     return preference_for(values, np.array([s or "b" for s in sides]))
 
 
-def clusters_of(examples: list[Example]) -> np.ndarray:
-    """The bootstrap's clusters: ``dataset.fields.group``, else each item alone."""
-    return np.array([e.group or f"\0{e.id}" for e in examples])
-
-
 def effects_of(
     result: AuditResult, examples: list[Example], tests: list[AuditTest], ctx: Context
 ) -> list[Effect]:
@@ -226,12 +221,20 @@ def figures_of(
 ) -> dict[str, dict[str, Any]]:
     """Each test's further figures on the originals (its ``summarise``), by test."""
     rows = _score_rows(result.original.results, result.score)
-    found = {}
+    found: dict[str, dict[str, Any]] = {}
     for test in tests:
+        figures: dict[str, Any] = {}
         if test.summarise is not None:
-            figures = test.summarise(examples, rows, ctx)
-            if figures:
-                found[test.name] = figures
+            figures |= test.summarise(examples, rows, ctx)
+        if test.summarise_judged is not None:
+            variants = {
+                v.variant.name: _score_rows(v.result.results, result.score)
+                for v in result.variants
+                if v.variant.test == test.name
+            }
+            figures |= test.summarise_judged(examples, rows, variants, ctx)
+        if figures:
+            found[test.name] = figures
     return found
 
 
