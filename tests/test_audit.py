@@ -30,6 +30,7 @@ from judgekit.auditing.effects import effect_of, preference_for
 from judgekit.auditing.perturbations import CITATIONS, FILLER, pad, target_side, truncate
 from judgekit.auditing.registry import Context, Variant, rng_for
 from judgekit.config.audit import AuditConfig
+from judgekit.config.schema import FieldsConfig
 from judgekit.errors import ConfigError
 from judgekit.records import Example
 from judgekit.stats.bootstrap import clustered_mean_ci
@@ -447,7 +448,15 @@ SYSTEM_OVERRIDES = [
     "audit.judge_family=GPT-4",
     "++dataset.fields.extra.system_a=model_a",
     "++dataset.fields.extra.system_b=model_b",
+    "audit.system_fields=[system_a,system_b]",
 ]
+"""The two models as item fields, and the judge's family named."""
+SYSTEM_COLUMN_OVERRIDES = [
+    "audit.tests=[self_preference]",
+    "dataset.fields.system=models",
+    "judge.model=openai/gpt-4-turbo-fake",  # the family inferred from the judge's name: gpt
+]
+"""The two models as one ``dataset.fields.system`` column holding a list [model_a, model_b]."""
 
 
 def _pairs_with_systems(path: Path) -> list[dict[str, Any]]:
@@ -457,6 +466,7 @@ def _pairs_with_systems(path: Path) -> list[dict[str, Any]]:
     rows = [json.loads(line) for line in path.read_text().splitlines()]
     for i, row in enumerate(rows):
         row["model_a"], row["model_b"] = SYSTEMS[i % 3], SYSTEMS[i // 3 % 3]
+        row["models"] = [row["model_a"], row["model_b"]]
     write_jsonl(path, rows)
     return rows
 
@@ -472,7 +482,9 @@ def _own_family_judge(request: ChatRequest) -> str:
     return _pair_judge("none")(request)
 
 
-def _self_audit(workdir: Path, responder: Any) -> tuple[AuditResult, list[dict[str, Any]]]:
+def _self_audit(
+    workdir: Path, responder: Any, systems: list[str] = SYSTEM_OVERRIDES
+) -> tuple[AuditResult, list[dict[str, Any]]]:
     import judgekit
 
     rows = _pairs_with_systems(workdir / "pairs.jsonl")
@@ -481,7 +493,7 @@ def _self_audit(workdir: Path, responder: Any) -> tuple[AuditResult, list[dict[s
             *judge_overrides(judge, key=False),
             *FAST,
             *[o for o in PAIRS_FILE_OVERRIDES if not o.startswith(("score=", "prompt="))],
-            *SYSTEM_OVERRIDES,
+            *systems,
             f"audit.out_dir={workdir / 'audit'}",
         ]
         result = judgekit.audit(
@@ -495,8 +507,13 @@ def _self_audit(workdir: Path, responder: Any) -> tuple[AuditResult, list[dict[s
     return result, rows
 
 
-def test_a_judge_preferring_its_own_family_is_detected_against_the_humans(workdir: Path) -> None:
-    result, rows = _self_audit(workdir, _own_family_judge)
+@pytest.mark.parametrize(
+    "systems", [SYSTEM_OVERRIDES, SYSTEM_COLUMN_OVERRIDES], ids=["item_fields", "system_column"]
+)
+def test_a_judge_preferring_its_own_family_is_detected_against_the_humans(
+    workdir: Path, systems: list[str]
+) -> None:
+    result, rows = _self_audit(workdir, _own_family_judge, systems)
     # By hand from the data: pairs with exactly one gpt-4 response; there the judge picks it
     # (1) and the humans pick GOOD: the difference is 1 where the gpt-4 response is BAD.
     own = [
@@ -521,9 +538,19 @@ def test_a_judge_preferring_its_own_family_is_detected_against_the_humans(workdi
 
 
 def test_an_unbiased_judge_has_no_self_preference(workdir: Path) -> None:
-    result, _ = _self_audit(workdir, _pair_judge("none"))
+    result, _ = _self_audit(workdir, _pair_judge("none"), SYSTEM_COLUMN_OVERRIDES)
     e = result.effect("self_preference")
     assert (e.effect, e.ci_low, e.ci_high, e.robustness) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_the_judges_family_is_the_first_word_of_its_model_name() -> None:
+    from judgekit.auditing.self_preference import judge_family
+
+    assert judge_family("openai/gpt-4o") == "gpt"
+    assert judge_family("anthropic/claude-3-5-sonnet-20240620") == "claude"
+    assert judge_family("openai/local-qwen2.5-coder-1.5b") == "qwen"
+    assert judge_family("hosted_vllm/meta-llama/Llama-3.1-8B-Instruct") == "llama"
+    assert judge_family("openai/fake-judge") == ""
 
 
 def test_self_preference_needs_the_family_and_the_systems(workdir: Path) -> None:
@@ -531,17 +558,101 @@ def test_self_preference_needs_the_family_and_the_systems(workdir: Path) -> None
     with FakeJudge(_pair_judge("none")) as judge:
         base = ["audit", *judge_overrides(judge), *PAIRS_FILE_OVERRIDES]
         proc = run_cli([*base, "audit.tests=[self_preference]"], workdir)
-        assert_one_line_error(proc, "audit.judge_family: self_preference needs")
-        proc = run_cli(
-            [*base, "audit.tests=[self_preference]", "audit.judge_family=gpt-4"], workdir
-        )
-        assert_one_line_error(proc, "audit.system_fields: example '")
-        proc = run_cli(
-            [*base, *SYSTEM_OVERRIDES[:1], "audit.judge_family=llama", *SYSTEM_OVERRIDES[2:]],
-            workdir,
-        )
-        assert_one_line_error(proc, "no pair has exactly one response by a system")
+        assert_one_line_error(proc, "audit.judge_family: no model family found in judge.model")
+        family = [*base, "audit.tests=[self_preference]", "audit.judge_family=gpt-4"]
+        proc = run_cli(family, workdir)
+        assert_one_line_error(proc, "dataset.fields.system: self_preference needs")
+        proc = run_cli([*family, "dataset.fields.system=model_a"], workdir)
+        assert_one_line_error(proc, "dataset.fields.system: example 'q0' does not name both")
+        proc = run_cli([*family, "audit.system_fields=[system_a,system_b]"], workdir)
+        assert_one_line_error(proc, "audit.system_fields (item.system_a, item.system_b): example")
+        proc = run_cli([*family, "audit.system_fields=[model_a]"], workdir)
+        assert_one_line_error(proc, "audit.system_fields: ['model_a'] is not valid for a")
+        proc = run_cli([*base, *SYSTEM_OVERRIDES, "audit.judge_family=llama"], workdir)
+        assert_one_line_error(proc, "no pair has exactly one response by a model")
         assert judge.counters.requests_total == 0
+
+
+def _pointwise_with_systems(path: Path) -> list[dict[str, Any]]:
+    """``_pointwise`` with the model of each response: row i by SYSTEMS[i % 3]."""
+    _pointwise(path)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    for i, row in enumerate(rows):
+        row["model"] = SYSTEMS[i % 3]
+    write_jsonl(path, rows)
+    return rows
+
+
+def _scores_own_family_up(bonus: int):  # noqa: ANN202
+    """The human score (``row % 5``), plus ``bonus`` on gpt-4's responses (rows 0, 3, 6, ...)."""
+
+    def answer(request: ChatRequest) -> str:
+        row = int(_between(request.last_user_text, "[row=", "]"))
+        return json.dumps({"helpfulness": min(4, row % 5 + bonus * (row % 3 == 0))})
+
+    return answer
+
+
+@pytest.mark.parametrize("bonus", [1, 0])
+def test_a_range_judge_scoring_its_own_family_up_is_detected(workdir: Path, bonus: int) -> None:
+    import judgekit
+
+    rows = _pointwise_with_systems(workdir / "rows.jsonl")
+    with FakeJudge(_scores_own_family_up(bonus)) as judge:
+        result = judgekit.audit(
+            "openai_compatible",
+            "v1",
+            "helpfulness",
+            str(workdir / "rows.jsonl"),
+            overrides=[
+                *judge_overrides(judge, key=False),
+                *FAST,
+                "audit.tests=[self_preference]",
+                "judge.model=openai/gpt-4-fake",
+                f"audit.out_dir={workdir / 'audit'}",
+            ],
+            fields=FieldsConfig(scores={"helpfulness": "helpfulness"}, system="model"),
+            tracking=False,
+        )
+    # By hand: the gap judge − human is the bonus on gpt-4's rows (capped at 4), 0 elsewhere.
+    gap = np.array([min(4, r % 5 + bonus * (r % 3 == 0)) - r % 5 for r in range(N)])
+    own = np.array([r["model"] == SYSTEMS[0] for r in rows])
+    e = result.effect("self_preference")
+    assert e.n == N and e.n_failed == 0
+    assert e.effect == pytest.approx(gap[own].mean() - gap[~own].mean())
+    assert e.robustness == pytest.approx(np.mean(gap[own] == 0))
+    if bonus:
+        assert e.effect > 0.5 and e.ci_low > 0
+    else:
+        assert (e.effect, e.ci_low, e.ci_high) == (0.0, 0.0, 0.0)
+
+
+def test_clustered_mean_difference_interval_matches_a_loop_over_resampled_clusters() -> None:
+    from judgekit.stats.bootstrap import _unit_counts, clustered_mean_difference_ci
+
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=30)
+    values[4] = np.nan
+    first = np.arange(30) % 3 == 0
+    clusters = np.arange(30) // 2
+    diff, low, high, n1, n2 = clustered_mean_difference_ci(
+        values, first, clusters, resamples=300, confidence=0.9, seed=5
+    )
+    keep = np.isfinite(values)
+    assert (n1, n2) == (int((first & keep).sum()), int((~first & keep).sum()))
+    assert diff == pytest.approx(values[first & keep].mean() - values[~first & keep].mean())
+    # The same draws by hand: counts of each kept cluster, then the two weighted means.
+    units = np.unique(clusters[keep], return_inverse=True)[1]
+    counts = _unit_counts(units.max() + 1, 300, rng=np.random.default_rng(5))
+    draws = []
+    for c in counts:
+        w = c[units]
+        x, f = values[keep], first[keep]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            draws.append((w[f] @ x[f]) / w[f].sum() - (w[~f] @ x[~f]) / w[~f].sum())
+    draws = np.array(draws)
+    expected = np.quantile(draws[np.isfinite(draws)], [0.05, 0.95])
+    assert (low, high) == pytest.approx(tuple(expected))
 
 
 # --- commit_first ------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from judgekit.records import Example
-from judgekit.stats.bootstrap import clustered_mean_ci
+from judgekit.stats.bootstrap import clustered_mean_ci, clustered_mean_difference_ci
 
-__all__ = ["Effect", "clusters_of", "effect_of", "preference_for", "robust"]
+__all__ = ["Effect", "clusters_of", "contrast_effect_of", "effect_of", "preference_for", "robust"]
 
 SAME = 1e-9
 """Two values closer than this are the same verdict or score."""
@@ -88,3 +88,29 @@ def effect_of(
     )
     rate = float(robust(differences[usable]).mean())
     return Effect(test, variant, n, n_failed, mean, low, high, rate)
+
+
+def contrast_effect_of(
+    test: str,
+    baseline: np.ndarray,
+    observed: np.ndarray,
+    marked: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> Effect:
+    """The gap ``observed - baseline`` on the ``marked`` items minus the gap on the others
+    (:func:`judgekit.stats.bootstrap.clustered_mean_difference_ci`); robustness is the share of
+    the marked items where the two agree."""
+    gap = np.asarray(observed, dtype=float) - np.asarray(baseline, dtype=float)
+    usable = np.isfinite(gap)
+    marked = np.asarray(marked, dtype=bool)
+    difference, low, high, n_marked, n_other = clustered_mean_difference_ci(
+        gap, marked, np.asarray(clusters), resamples=resamples, confidence=confidence, seed=seed
+    )
+    n_failed = int((~usable).sum())
+    agree = np.abs(gap[usable & marked]) < SAME
+    rate = float(agree.mean()) if agree.size else math.nan
+    return Effect(test, "", n_marked + n_other, n_failed, difference, low, high, rate)

@@ -61,6 +61,8 @@ class Context:
     """The run's prompt (``commit_first`` checks and transforms it)."""
     confidence: float = 0.95
     """The intervals' level (``stats.confidence``)."""
+    judge_model: str = ""
+    """``judge.model`` (``self_preference`` infers the judge's family from it)."""
 
 
 @dataclass
@@ -90,6 +92,10 @@ class Paired:
     observed: np.ndarray
     applies: np.ndarray
     """Whether each example enters the test at all (others are neither used nor failed)."""
+    contrast: np.ndarray | None = None
+    """None: the effect is the mean of (observed - baseline) over the examples that apply.
+    A bool per example: the difference of that mean between the examples marked and the others
+    (``self_preference`` of a range score: own family's responses vs the rest)."""
 
 
 Compare = Callable[[list[Example], pd.DataFrame, Context], Paired]
@@ -98,7 +104,9 @@ Check = Callable[[list[Example], Context], None]
 Summarise = Callable[[list[Example], pd.DataFrame, Context], dict[str, Any]]
 """Further figures of a test on the judged originals (``verbosity``: length-controlled
 agreement): ``{name: number}`` logged as ``audit/<test>/<name>``, and a text ``reason``."""
-SummariseJudged = Callable[[list[Example], pd.DataFrame, dict[str, pd.DataFrame], Context], dict[str, Any]]
+SummariseJudged = Callable[
+    [list[Example], pd.DataFrame, dict[str, pd.DataFrame], Context], dict[str, Any]
+]
 """Further figures from the originals' and the variants' results rows (``position``: the
 judge.swap figures): ``(examples, originals' rows, {variant name: its rows}, ctx)``, every rows
 frame of the audited score in example order."""

@@ -29,7 +29,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from judgekit.auditing.effects import Effect, clusters_of, effect_of, preference_for
+from judgekit.auditing.effects import (
+    Effect,
+    clusters_of,
+    contrast_effect_of,
+    effect_of,
+    preference_for,
+)
 from judgekit.auditing.registry import AuditTest, Context, Perturbed, Variant, resolve_tests
 from judgekit.auditing.report import log_audit, parent_run, write_audit
 from judgekit.auditing.result import AuditResult, JudgedVariant
@@ -57,7 +63,9 @@ def audit_config(cfg: Config) -> AuditResult:
     spec, tests = check_audit(cfg)
     out_dir = _out_dir(cfg)
     prepared = prepare(cfg)
-    ctx = Context(_kind(spec), cfg.audit, spec.name, cfg.prompt, cfg.stats.confidence)
+    ctx = Context(
+        _kind(spec), cfg.audit, spec.name, cfg.prompt, cfg.stats.confidence, cfg.judge.model
+    )
     for test in tests:
         if test.check is not None:
             test.check(prepared.examples, ctx)
@@ -190,6 +198,18 @@ def effects_of(
             rows = _score_rows(result.original.results, result.score)
             paired = test.compare(examples, rows, ctx)
             keep = paired.applies
+            if paired.contrast is not None:
+                found.append(
+                    contrast_effect_of(
+                        test.name,
+                        paired.baseline[keep],
+                        paired.observed[keep],
+                        paired.contrast[keep],
+                        clusters[keep],
+                        **common,
+                    )
+                )
+                continue
             found.append(
                 effect_of(
                     test.name,

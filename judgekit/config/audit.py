@@ -17,8 +17,8 @@ from judgekit.errors import ConfigError
 __all__ = ["AuditConfig", "BUILT_IN_TESTS", "audited_score"]
 
 BUILT_IN_TESTS = ("position", "verbosity", "authority")
-"""The tests run by default (``self_preference`` is also built in: it needs
-``audit.judge_family``; see ``judgekit.auditing.registry.TESTS``)."""
+"""The tests run by default (``self_preference`` and ``commit_first`` are also built in; see
+``judgekit.auditing.registry.TESTS``)."""
 
 
 @dataclass
@@ -46,10 +46,15 @@ class AuditConfig:
     ``stats.confidence``."""
     judge_family: str | None = None
     """``self_preference``: the judge's model family, a name found in the systems' names (any
-    case), e.g. ``gpt-4``."""
-    system_fields: list[str] = field(default_factory=lambda: ["system_a", "system_b"])
-    """``self_preference``: the item fields naming the models that wrote response A and B (map
-    the data's columns with ``dataset.fields.extra.system_a=COLUMN``)."""
+    case), e.g. ``gpt``; null: the first word of ``judge.model``'s name (``openai/gpt-4o`` →
+    ``gpt``, ``local-qwen2.5-coder-1.5b`` → ``qwen``; ``local``, ``chat``, ``instruct`` and
+    ``fake`` are skipped)."""
+    system_fields: list[str] | None = None
+    """``self_preference``: null reads each response's model from ``dataset.fields.system``
+    (a range score: the model of ``item.response``; a preference score: both models, as a list
+    ``[model_a, model_b]`` or a text ``"model_a vs model_b"``). Or the item fields naming them:
+    one for a range score, two (response A's, response B's) for a preference score, mapped with
+    ``dataset.fields.extra.system_a=COLUMN``."""
     modules: list[str] = field(default_factory=list)
     """Python modules imported before the tests are looked up: where a project registers its own
     tests (``judgekit.auditing.register_test``)."""
@@ -92,10 +97,17 @@ class AuditConfig:
                 f"audit.authority_styles: {list(self.authority_styles)} is not valid; use one "
                 "or both of citation, expert"
             )
-        if len(self.system_fields) != 2 or len(set(self.system_fields)) != 2:
+        fields = self.system_fields
+        if fields is not None and (
+            len(fields) not in (1, 2)
+            or len(set(fields)) != len(fields)
+            or not all(isinstance(f, str) and f for f in fields)
+        ):
             raise ConfigError(
-                f"audit.system_fields: {list(self.system_fields)} is not valid; name the two item "
-                "fields holding the models of response A and B, e.g. [system_a, system_b]"
+                f"audit.system_fields: {list(fields)} is not valid; name the item field holding "
+                "the response's model (range scores) or the two holding the models of responses "
+                "A and B (preference scores), e.g. [system_a, system_b]; null reads "
+                "dataset.fields.system"
             )
         if self.resamples < 100:
             raise ConfigError(f"audit.resamples: {self.resamples} is not valid; use 100 or more")

@@ -270,10 +270,20 @@ def _to_example(
                 )
                 for c in columns
             ]
-    system = str(row[cfg.fields.system]) if cfg.fields.system else ""
+    system = _system_name(row[cfg.fields.system]) if cfg.fields.system else ""
     return Example(
         id=example_id, item=item, human=human, group=group, system=system, annotators=annotators
     )
+
+
+def _system_name(value: Any) -> str:
+    """The ``dataset.fields.system`` value as text; a pair's list of two models is
+    ``"model_a vs model_b"``."""
+    if hasattr(value, "tolist") and not isinstance(value, str):  # numpy (a parquet list column)
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        return " vs ".join(str(v) for v in value)
+    return str(value)
 
 
 def _mapped(
