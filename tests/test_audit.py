@@ -705,6 +705,25 @@ def test_commit_first_is_a_prompt_variant_and_its_effect_is_measured(workdir: Pa
     assert all("response_format" in b for b in plain)  # the original, as configured
     rows = result.rows
     assert set(rows["variant_id"].str.split("::").str[1]) == {"commit_first/own_answer_first"}
+    # Both prompts' agreement with the humans, recomputed with scipy and scikit-learn.
+    from scipy.stats import spearmanr
+    from sklearn.metrics import cohen_kappa_score
+
+    human = np.arange(N) % 5
+    original, committed = np.arange(N) % 3, np.arange(N) % 3 + 1
+    figures = result.figures["commit_first"]
+    assert figures["spearman_original"] == pytest.approx(spearmanr(human, original).statistic)
+    assert figures["spearman_commit_first"] == pytest.approx(spearmanr(human, committed).statistic)
+    qwk = [
+        cohen_kappa_score(human, j, weights="quadratic", labels=range(5))
+        for j in (original, committed)
+    ]
+    assert figures["qwk_original"] == pytest.approx(qwk[0])
+    assert figures["qwk_change"] == pytest.approx(qwk[1] - qwk[0])
+    mae = [np.abs(human - j).mean() for j in (original, committed)]
+    assert figures["mae_change"] == pytest.approx(mae[1] - mae[0])
+    assert figures["mae_change_ci_low"] <= figures["mae_change"] <= figures["mae_change_ci_high"]
+    assert figures["n_common"] == N
 
 
 def test_commit_first_without_a_change_covers_zero(workdir: Path) -> None:
@@ -758,6 +777,30 @@ def test_length_control_matches_an_unpenalised_logistic_regression() -> None:
         np.mean(np.where(human == 1, p_lc, 1 - p_lc)), abs=1e-4
     )
     assert found["raw_agreement"] == pytest.approx(np.mean(judge == human))
+
+
+def test_range_length_control_matches_least_squares_by_hand() -> None:
+    from scipy.stats import spearmanr
+
+    from judgekit.stats.length_control import length_controlled_scores
+
+    rng = np.random.default_rng(0)
+    human = rng.integers(0, 5, 60).astype(float)
+    words = rng.integers(10, 300, 60).astype(float)
+    judge = np.clip(np.round(human + words / 100 + rng.normal(0, 0.5, 60)), 0, 4)
+    judge[3] = np.nan  # a failed row is left out
+    found = length_controlled_scores(human, judge, words)
+    keep = np.isfinite(judge)
+    z = (words[keep] - words[keep].mean()) / words[keep].std(ddof=1)
+    design = np.column_stack([np.ones(keep.sum()), human[keep], z])
+    b = np.linalg.lstsq(design, judge[keep], rcond=None)[0]
+    assert found["n"] == 59 and found["reason"] == ""
+    assert found["length_coefficient"] == pytest.approx(b[2]) and b[2] > 0
+    lc = spearmanr(human[keep], judge[keep] - b[2] * z).statistic
+    assert found["lc_agreement"] == pytest.approx(lc)
+    assert found["raw_agreement"] == pytest.approx(spearmanr(human[keep], judge[keep]).statistic)
+    same = length_controlled_scores(human, judge, np.full(60, 7.0))
+    assert math.isnan(same["lc_agreement"]) and "same length" in same["reason"]
 
 
 def test_length_control_is_nan_with_a_reason_when_it_cannot_be_fitted() -> None:
@@ -893,6 +936,23 @@ def test_a_project_registers_its_own_test_through_audit_modules(
             tracking=False,
             overrides=[
                 "audit.modules=[no_such_module]",
+                "judge.model=openai/x",
+                "judge.api_base=http://127.0.0.1:9/v1",
+            ],
+        )
+    (workdir / "broken_audit_tests.py").write_text("raise RuntimeError('oops')\n")
+    with pytest.raises(
+        ConfigError,
+        match="audit.modules: importing 'broken_audit_tests' failed: RuntimeError: oops",
+    ):
+        judgekit.audit(
+            "openai_compatible",
+            "v1",
+            "helpfulness",
+            str(data),
+            tracking=False,
+            overrides=[
+                "audit.modules=[broken_audit_tests]",
                 "judge.model=openai/x",
                 "judge.api_base=http://127.0.0.1:9/v1",
             ],

@@ -213,11 +213,20 @@ def _verbosity(example: Example, variant: Variant, ctx: Context) -> Perturbed:
 
 
 def _length_control(examples: list[Example], rows: pd.DataFrame, ctx: Context) -> dict[str, Any]:
-    """Preference scores: the length-controlled agreement of the original verdicts
-    (:func:`judgekit.stats.length_control.length_controlled_agreement`), lengths in words."""
+    """The length-controlled agreement of the original verdicts or scores, lengths in words
+    (:mod:`judgekit.stats.length_control`: a logistic fit on the length difference for
+    preference scores, a linear fit on the length for range scores)."""
+    from judgekit.stats.length_control import (
+        length_controlled_agreement,
+        length_controlled_scores,
+    )
+
     if ctx.kind != "preference":
-        return {}
-    from judgekit.stats.length_control import length_controlled_agreement
+        return length_controlled_scores(
+            rows["human"].to_numpy(dtype=float),
+            rows["judge"].to_numpy(dtype=float),
+            np.array([len(str(e.item.get("response", "")).split()) for e in examples]),
+        )
 
     difference = [
         len(str(e.item.get("response_b", "")).split())

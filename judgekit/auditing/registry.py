@@ -63,6 +63,8 @@ class Context:
     """The intervals' level (``stats.confidence``)."""
     judge_model: str = ""
     """``judge.model`` (``self_preference`` infers the judge's family from it)."""
+    spec: Any = None
+    """The audited score's :class:`~judgekit.config.schema.ScoreSpec` (its scale)."""
 
 
 @dataclass

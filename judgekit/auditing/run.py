@@ -64,7 +64,7 @@ def audit_config(cfg: Config) -> AuditResult:
     out_dir = _out_dir(cfg)
     prepared = prepare(cfg)
     ctx = Context(
-        _kind(spec), cfg.audit, spec.name, cfg.prompt, cfg.stats.confidence, cfg.judge.model
+        _kind(spec), cfg.audit, spec.name, cfg.prompt, cfg.stats.confidence, cfg.judge.model, spec
     )
     for test in tests:
         if test.check is not None:
@@ -98,6 +98,12 @@ def check_audit(cfg: Config) -> tuple[ScoreSpec, list[AuditTest]]:
             importlib.import_module(module)
         except ImportError as err:
             raise ConfigError(f"audit.modules: cannot import {module!r} ({err})") from None
+        except ConfigError:
+            raise
+        except Exception as err:  # the project's module failed while it loaded
+            raise ConfigError(
+                f"audit.modules: importing {module!r} failed: {type(err).__name__}: {err}"
+            ) from None
     spec = audited_score(cfg.audit, cfg.score, cfg.dataset)
     tests = resolve_tests(list(cfg.audit.tests), _kind(spec))
     if cfg.judge.is_panel:

@@ -11,6 +11,12 @@ humans saw. The agreement with the humans on the pairs they decided is then comp
 fitted probabilities with the length term as fitted (``agreement``) and zeroed
 (``lc_agreement``: what the judge's agreement would be if lengths were equal), beside the raw
 agreement of the verdicts (a tie counted as half). Undefined fits are NaN with a ``reason``.
+
+A range score (:func:`length_controlled_scores`) is the same idea with a linear model: the
+judge's score regressed (OLS) on the human score and the response's standardised length,
+``judge = b0 + b1 * human + b2 * (words - mean) / sd``; ``lc_agreement`` is the Spearman
+correlation with the humans of the scores with the length term removed (``judge - b2 * z``),
+beside the raw scores' (``raw_agreement``).
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy.special import expit
 
-__all__ = ["length_controlled_agreement"]
+__all__ = ["length_controlled_agreement", "length_controlled_scores"]
 
 
 def _nan(n: int, reason: str) -> dict[str, Any]:
@@ -69,5 +75,42 @@ def length_controlled_agreement(
         "raw_agreement": raw,
         "agreement": _agreement(h, fit.predict(design)),
         "lc_agreement": _agreement(h, expit(b0 + b1 * design[:, 1])),
+        "reason": "",
+    }
+
+
+def length_controlled_scores(
+    human: np.ndarray, judge: np.ndarray, length: np.ndarray
+) -> dict[str, Any]:
+    """A range score's fit (see the module) on rows where all three are defined. Returns ``n``,
+    ``length_coefficient`` (b2: score points per standard deviation of words),
+    ``raw_agreement`` and ``lc_agreement`` (Spearman), ``agreement`` (Spearman of the fitted
+    scores) and ``reason`` ('' when defined)."""
+    import statsmodels.api as sm
+    from scipy.stats import spearmanr
+
+    h, y, words = (np.asarray(a, dtype=float) for a in (human, judge, length))
+    keep = np.isfinite(h) & np.isfinite(y) & np.isfinite(words)
+    h, y, words = h[keep], y[keep], words[keep]
+    n = int(h.size)
+    if n < 4:
+        return _nan(n, f"{n} rows with a human score, a judge score and a length: 4 needed")
+    sd = float(words.std(ddof=1))
+    if sd == 0.0:
+        return _nan(n, "every response has the same length: no length term to fit")
+    if np.ptp(h) == 0.0 or np.ptp(y) == 0.0:
+        return _nan(n, "the human or the judge scores are all equal: no correlation to report")
+    z = (words - words.mean()) / sd
+    design = np.column_stack([np.ones(n), h, z])
+    if np.linalg.matrix_rank(design) < 3:
+        return _nan(n, "the length is collinear with the human score: the fit is undefined")
+    fit = sm.OLS(y, design).fit()
+    b2 = float(fit.params[2])
+    return {
+        "n": n,
+        "length_coefficient": b2,
+        "raw_agreement": float(spearmanr(h, y).statistic),
+        "agreement": float(spearmanr(h, fit.fittedvalues).statistic),
+        "lc_agreement": float(spearmanr(h, y - b2 * z).statistic),
         "reason": "",
     }
