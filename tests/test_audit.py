@@ -320,8 +320,9 @@ def test_a_judge_preferring_the_first_response_is_the_position_effect(workdir: P
     assert figures["first_position_rate"] == 1.0 and figures["position_consistency"] == 0.0
     assert figures["n_both_orders"] == N and figures["n_inconsistent"] == N
     assert figures["first_position_rate_ci_low"] == 1.0
-    # One request per item and variant: originals + swap + pad50 + pad200 + truncate50 + 2.
-    assert judge.counters.requests_total == N * 7
+    # One request per item and variant: originals + swap + pad50 + pad200 + truncate50 + the
+    # two authority styles and their two length-matched controls.
+    assert judge.counters.requests_total == N * 9
 
 
 def test_a_consistent_content_judge_has_no_position_effect(workdir: Path) -> None:
@@ -357,6 +358,42 @@ def test_a_judge_preferring_longer_or_cited_responses_is_detected(workdir: Path)
     assert cited.effect("authority", "citation").effect == pytest.approx(np.mean(target_bad))
     assert cited.effect("authority", "citation").ci_low > 0
     assert cited.effect("authority", "expert").effect == 0.0
+    # Each style is compared with its control: the same response with as many filler words.
+    assert (rows["baseline"] == "citation_control").all()
+    controls = cited.rows[cited.rows["variant"] == "citation_control"]
+    assert [len(t.split()) for t in controls["variant_text"]] == [
+        len(t.split()) for t in rows["variant_text"]
+    ]
+    # A judge that only prefers the longer response has no authority effect.
+    assert result.effect("authority").effect == 0.0
+    assert result.effect("authority", "citation_control").effect > 0  # it does see the length
+
+
+@pytest.mark.parametrize("threshold", [10, 20])
+def test_a_judge_rewarding_length_alone_has_no_authority_effect(
+    workdir: Path, threshold: int
+) -> None:
+    import judgekit
+
+    def longer_is_better(request: ChatRequest) -> str:
+        response = _between(request.last_user_text, "[RESPONSE]", "[/RESPONSE]")
+        row = int(_between(response, "[row=", "]"))
+        return json.dumps({"helpfulness": row % 3 + int(len(response.split()) > threshold)})
+
+    data = _pointwise(workdir / "rows.jsonl")
+    with FakeJudge(longer_is_better) as judge:
+        result = judgekit.audit(
+            "openai_compatible",
+            "v1",
+            "helpfulness",
+            str(data),
+            overrides=[*judge_overrides(judge, key=False), *FAST, f"audit.out_dir={workdir / 'a'}"],
+            tracking=False,
+        )
+    assert result.effect("verbosity").effect == 1.0
+    e = result.effect("authority")
+    assert (e.effect, e.robustness) == (0.0, 1.0)
+    assert e.ci_low <= 0.0 <= e.ci_high
 
 
 def test_an_unbiased_noisy_pair_judge_gives_intervals_covering_zero(workdir: Path) -> None:
@@ -390,7 +427,7 @@ def test_the_command_logs_a_parent_run_children_and_the_variant_text(workdir: Pa
         again = run_cli([*args[:-1], "audit.out_dir=out2"], workdir)
         assert again.returncode == 0, again.stderr
         assert judge.counters.requests_total == sent  # the rerun is answered by the cache
-    assert sent == N * 4  # originals, swap, citation, expert
+    assert sent == N * 6  # originals, swap, citation, expert and their two controls
     client = MlflowClient(tracking_uri=f"sqlite:///{workdir}/mlflow.db")
     runs = client.search_runs([client.get_experiment_by_name("judgekit").experiment_id])
     parents = [r for r in runs if r.data.tags.get("judgekit.kind") == "audit"]
@@ -408,7 +445,9 @@ def test_the_command_logs_a_parent_run_children_and_the_variant_text(workdir: Pa
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert sorted(r.info.run_name for r in children) == [
         "authority/citation",
+        "authority/citation_control",
         "authority/expert",
+        "authority/expert_control",
         "original",
         "position/swap",
     ]
@@ -418,6 +457,8 @@ def test_the_command_logs_a_parent_run_children_and_the_variant_text(workdir: Pa
     assert all(v.endswith("::authority/citation") for v in cited["variant_id"])
     for name in ("audit.csv", "forest.png", "summary.json"):
         assert (workdir / "out" / name).is_file()
+    summary = json.loads((workdir / "out" / "summary.json").read_text())
+    assert summary["run_id"] in {p.info.run_id for p in parents}
 
 
 @pytest.mark.parametrize(
@@ -428,6 +469,12 @@ def test_the_command_logs_a_parent_run_children_and_the_variant_text(workdir: Pa
         (["audit.filler_lengths=[0]"], "audit.filler_lengths"),
         (["judge.swap=true"], "judge.swap"),
         (["audit.score=nope"], "audit.score: 'nope' is not a score"),
+        (["audit.out_dir=pairs.jsonl"], "audit.out_dir: "),
+        (["audit.out_dir=pairs.jsonl/sub"], "audit.out_dir: "),
+        (
+            ["audit.tests=[verbosity]", "audit.filler_lengths=[]", "audit.truncate_fraction=0"],
+            "audit.tests: 'verbosity' has no variant to measure its effect",
+        ),
     ],
 )
 def test_bad_audit_input_is_one_line_and_no_call(
@@ -769,7 +816,7 @@ def test_length_control_matches_an_unpenalised_logistic_regression() -> None:
     reference.fit(np.column_stack([2 * human - 1, x]), judge)
     (b1, b2), b0 = reference.coef_[0], reference.intercept_[0]
     assert found["length_coefficient"] == pytest.approx(b2, abs=1e-4)
-    assert found["reason"] == "" and found["n"] == 300
+    assert found["reason"] == "" and found["lc_n"] == 300
     # By hand from the reference's coefficients: P(B) with the length term zeroed, then the
     # probability of the humans' verdict, averaged.
     p_lc = expit(b0 + b1 * (2 * human - 1))
@@ -794,7 +841,7 @@ def test_range_length_control_matches_least_squares_by_hand() -> None:
     z = (words[keep] - words[keep].mean()) / words[keep].std(ddof=1)
     design = np.column_stack([np.ones(keep.sum()), human[keep], z])
     b = np.linalg.lstsq(design, judge[keep], rcond=None)[0]
-    assert found["n"] == 59 and found["reason"] == ""
+    assert found["lc_n"] == 59 and found["reason"] == ""
     assert found["length_coefficient"] == pytest.approx(b[2]) and b[2] > 0
     lc = spearmanr(human[keep], judge[keep] - b[2] * z).statistic
     assert found["lc_agreement"] == pytest.approx(lc)
@@ -957,3 +1004,34 @@ def test_a_project_registers_its_own_test_through_audit_modules(
                 "judge.api_base=http://127.0.0.1:9/v1",
             ],
         )
+
+
+def test_rows_sharing_one_prompt_are_not_one_cluster(workdir: Path) -> None:
+    """Without dataset.fields.group each item is its own cluster: 40 rows with one prompt text
+    give the rows' bootstrap interval (as one cluster they would give none)."""
+    import judgekit
+
+    rows = [
+        {"prompt": "Rate this answer.", "response": f"Answer [row={i}]", "helpfulness": i % 5}
+        for i in range(N)
+    ]
+    with FakeJudge(_noisy_pointwise) as judge:
+        result = judgekit.audit(
+            "openai_compatible",
+            "v1",
+            "helpfulness",
+            rows,
+            overrides=[*judge_overrides(judge, key=False), *FAST, f"audit.out_dir={workdir / 'a'}"],
+            tracking=False,
+        )
+    assert result.rows["cluster"].nunique() == N
+    for variant in ("pad50", "citation_control"):
+        e = result.effect(
+            result.rows.loc[result.rows["variant"] == variant, "test"].iloc[0], variant
+        )
+        mine = result.rows[result.rows["variant"] == variant]
+        mean, low, high, n = clustered_mean_ci(
+            mine["difference"].to_numpy(), mine["cluster"].to_numpy(), resamples=500, seed=0
+        )
+        assert (e.effect, e.ci_low, e.ci_high, e.n) == pytest.approx((mean, low, high, n))
+        assert e.ci_low < e.ci_high

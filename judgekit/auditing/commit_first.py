@@ -105,7 +105,7 @@ def _agreement_change(
         resamples=ctx.audit.resamples,
         confidence=ctx.confidence,
         seed=ctx.audit.seed,
-        clusters=clusters_of(examples),
+        clusters=clusters_of(examples, ctx.grouped),
         statistics=AGREEMENT,
     )
     figures: dict[str, Any] = {}

@@ -44,9 +44,11 @@ class Effect:
     """Share of the ``n`` items whose statistic did not move under any of the variants."""
 
 
-def clusters_of(examples: list[Example]) -> np.ndarray:
-    """The bootstrap's clusters: ``dataset.fields.group``, else each item alone."""
-    return np.array([e.group or f"\0{e.id}" for e in examples])
+def clusters_of(examples: list[Example], grouped: bool) -> np.ndarray:
+    """The bootstrap's clusters: the groups when ``dataset.fields.group`` is set (``grouped``),
+    else each item alone (an effect is per item: rows that merely share a prompt text, e.g. a
+    fixed instruction, are not one cluster)."""
+    return np.array([(e.group if grouped else "") or f"\0{e.id}" for e in examples])
 
 
 def preference_for(verdict: np.ndarray, side: np.ndarray) -> np.ndarray:
@@ -72,16 +74,19 @@ def effect_of(
     confidence: float,
     seed: int,
 ) -> Effect:
-    """The paired effect of ``variants`` (items × k statistics) against ``original`` (items)."""
-    y0 = np.asarray(original, dtype=float)
-    y1 = np.asarray(variants, dtype=float).reshape(y0.size, -1)
-    differences = y1 - y0[:, None]
+    """The paired effect of ``variants`` (items × k statistics) against ``original`` (items, or
+    items × k: each variant's own baseline)."""
+    y1 = np.asarray(variants, dtype=float)
+    n = y1.shape[0]
+    y1 = y1.reshape(n, -1)
+    y0 = np.asarray(original, dtype=float).reshape(n, -1)  # one baseline, or one per variant
+    differences = y1 - y0
     usable = np.isfinite(differences).all(axis=1)
     n_failed = int((~usable).sum())
     if not usable.any():
         nan = math.nan
         return Effect(test, variant, 0, n_failed, nan, nan, nan, nan)
-    per_item = np.full(y0.size, np.nan)
+    per_item = np.full(n, np.nan)
     per_item[usable] = differences[usable].mean(axis=1)
     mean, low, high, n = clustered_mean_ci(
         per_item, np.asarray(clusters), resamples=resamples, confidence=confidence, seed=seed

@@ -189,7 +189,7 @@ def _swap_figures(
         resamples=ctx.audit.resamples,
         confidence=ctx.confidence,
         seed=ctx.audit.seed,
-        clusters=clusters_of(examples),
+        clusters=clusters_of(examples, ctx.grouped),
     )
     keep = [*SWAP_STATISTICS, "n_both_orders", "n_inconsistent"]
     keep += [f"{s}_{end}" for s in SWAP_STATISTICS for end in ("ci_low", "ci_high")]
@@ -199,7 +199,7 @@ def _swap_figures(
 def _verbosity_variants(audit: AuditConfig) -> list[Variant]:
     padded = [Variant("verbosity", f"pad{n}") for n in audit.filler_lengths]
     if audit.truncate_fraction > 0:
-        share = round(100 * audit.truncate_fraction)
+        share = f"{round(100 * audit.truncate_fraction, 1):g}"  # 0.5 → 50, 0.996 → 99.6
         padded.append(Variant("verbosity", f"truncate{share}", headline=False))
     return padded
 
@@ -240,13 +240,35 @@ def _length_control(examples: list[Example], rows: pd.DataFrame, ctx: Context) -
     )
 
 
+def _claim(example: Example, style: str, ctx: Context) -> str:
+    """The citation or expert's claim the ``style`` variant appends to this example."""
+    bank = CITATIONS if style == "citation" else EXPERT_CLAIMS
+    rng = rng_for(ctx.audit.seed, "authority", style, example.id)
+    return bank[int(rng.integers(len(bank)))]
+
+
+def _authority_variants(audit: AuditConfig) -> list[Variant]:
+    """Each style, compared with its length-matched control (``<style>_control``, reported
+    apart: it measures the added length alone)."""
+    variants = []
+    for style in audit.authority_styles:
+        control = f"{style}_control"
+        variants += [
+            Variant("authority", style, baseline=control),
+            Variant("authority", control, headline=False),
+        ]
+    return variants
+
+
 def _authority(example: Example, variant: Variant, ctx: Context) -> Perturbed:
-    bank = CITATIONS if variant.name == "citation" else EXPERT_CLAIMS
-
-    def add(text: str, rng: np.random.Generator) -> str:
-        return f"{text.rstrip()}\n\n{bank[int(rng.integers(len(bank)))]}"
-
-    return edit_response(example, variant, ctx, add)
+    """``citation``/``expert``: the claim appended to the target response as a new paragraph;
+    ``<style>_control``: as many words of :data:`FILLER` appended in its place (:func:`pad`)."""
+    style = variant.name.removesuffix("_control")
+    claim = _claim(example, style, ctx)
+    if variant.name.endswith("_control"):
+        words = len(claim.split())
+        return edit_response(example, variant, ctx, lambda text, rng: pad(text, words, rng))
+    return edit_response(example, variant, ctx, lambda text, _rng: f"{text.rstrip()}\n\n{claim}")
 
 
 register_test(
@@ -271,8 +293,9 @@ register_test(
 register_test(
     AuditTest(
         "authority",
-        lambda audit: [Variant("authority", s) for s in audit.authority_styles],
+        _authority_variants,
         _authority,
-        description="a fake citation or an expert's claim appended to one response",
+        description="a fake citation or an expert's claim appended to one response, against "
+        "as many words of filler",
     )
 )

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from judgekit.config.audit import AuditConfig
+from judgekit.config.audit import BUILT_IN_TESTS, AuditConfig
 from judgekit.config.schema import PromptConfig
 from judgekit.errors import ConfigError
 from judgekit.records import Example
@@ -45,6 +45,10 @@ class Variant:
     name: str
     headline: bool = True
     """Whether it enters the test's effect (a truncation removes content: reported apart)."""
+    baseline: str = ""
+    """The variant of the same test it is compared with; ``""``: the original. ``authority``'s
+    ``citation`` is compared with ``citation_control``, the same number of content-free words
+    appended, so that a judge rewarding length alone shows no authority effect."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class Context:
     """``judge.model`` (``self_preference`` infers the judge's family from it)."""
     spec: Any = None
     """The audited score's :class:`~judgekit.config.schema.ScoreSpec` (its scale)."""
+    grouped: bool = False
+    """Whether ``dataset.fields.group`` is set: the bootstrap resamples its groups (else items)."""
 
 
 @dataclass
@@ -151,7 +157,8 @@ def register_test(test: AuditTest) -> AuditTest:
 
 
 def resolve_tests(names: list[str], kind: str) -> list[AuditTest]:
-    """The registered tests ``names`` (``audit.tests``), each checked against the score kind."""
+    """The registered tests ``names`` (``audit.tests``), each checked against the score kind;
+    the default list keeps those the score kind takes (a range score: no ``position``)."""
     unknown = [n for n in names if n not in TESTS]
     if unknown:
         raise ConfigError(
@@ -159,6 +166,8 @@ def resolve_tests(names: list[str], kind: str) -> list[AuditTest]:
             f"{', '.join(TESTS)} (a project adds its own with audit.modules)"
         )
     tests = [TESTS[n] for n in names]
+    if tuple(names) == BUILT_IN_TESTS:  # the default list: the tests this score can take
+        return [t for t in tests if kind in t.kinds]
     for test in tests:
         if kind not in test.kinds:
             raise ConfigError(

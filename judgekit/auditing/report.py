@@ -11,6 +11,7 @@ variant (and ``original``) with its effect and its agreement with the humans.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -193,7 +194,7 @@ def log_audit(parent: Any, result: AuditResult, paths: list[Path]) -> None:
     parent.log_metrics(metrics(result.effects, result.figures))
     parent.log_artifacts(paths)
     parent.log_table(result.table(), "audit_table.json")
-    _log_child(parent, "original", {"test": "", "variant": "original"}, {}, result.original)
+    _child(parent, "original", {"test": "", "variant": "original"}, {}, result.original)
     for judged in result.variants:
         v = judged.variant
         e = result.effect(v.test, v.name)
@@ -206,7 +207,17 @@ def log_audit(parent: Any, result: AuditResult, paths: list[Path]) -> None:
             "n_failed": float(e.n_failed),
         }
         params = {"test": v.test, "variant": v.name, "headline": str(v.headline)}
-        _log_child(parent, f"{v.test}/{v.name}", params, figures, judged.result)
+        _child(parent, f"{v.test}/{v.name}", params, figures, judged.result)
+
+
+def _child(
+    parent: Any, name: str, params: dict[str, str], figures: dict[str, float], run: RunResult
+) -> None:
+    """A child run, through the parent's guard: a store failing mid-way is reported with what
+    was not logged (``MlflowRun.keep_going``), never a traceback."""
+    parent._guard(
+        f"child run {name}", functools.partial(_log_child, parent, name, params, figures, run)
+    )
 
 
 def _log_child(

@@ -42,7 +42,7 @@ from judgekit.auditing.result import AuditResult, JudgedVariant
 from judgekit.config.audit import audited_score
 from judgekit.config.schema import Config, ScoreSpec
 from judgekit.design import render_all, swaps
-from judgekit.errors import ConfigError
+from judgekit.errors import ConfigError, RunError
 from judgekit.pipeline import (
     PreparedRun,
     RunResult,
@@ -64,7 +64,14 @@ def audit_config(cfg: Config) -> AuditResult:
     out_dir = _out_dir(cfg)
     prepared = prepare(cfg)
     ctx = Context(
-        _kind(spec), cfg.audit, spec.name, cfg.prompt, cfg.stats.confidence, cfg.judge.model, spec
+        _kind(spec),
+        cfg.audit,
+        spec.name,
+        cfg.prompt,
+        cfg.stats.confidence,
+        cfg.judge.model,
+        spec,
+        grouped=bool(cfg.dataset.fields.group),
     )
     for test in tests:
         if test.check is not None:
@@ -79,12 +86,31 @@ def audit_config(cfg: Config) -> AuditResult:
         result = AuditResult(cfg, spec.name, original, judged, out_dir=out_dir)
         result.effects = effects_of(result, prepared.examples, tests, ctx)
         result.figures = figures_of(result, prepared.examples, tests, ctx)
-        result.rows = results_rows(result, prepared.examples)
+        result.rows = results_rows(result, prepared.examples, ctx, tests)
+        if parent is not None:
+            result.run_id = parent.run_id  # before summary.json is written
         paths = write_audit(result)
         if parent is not None:
-            result.run_id = parent.run_id
             log_audit(parent, result, paths)
+            _check_logged(result, parent)
     return result
+
+
+def _check_logged(result: AuditResult, parent: Any) -> None:
+    """A store that failed while the audit was logged: the outputs are kept, the audit exits 1."""
+    if parent.failure is None:
+        return
+    from judgekit.tracking.store import display_uri, scrub
+
+    uri = result.config.tracking.uri
+    err = RunError(
+        f"tracking.uri: logging to {display_uri(uri)} failed ({scrub(parent.failure, uri)}); "
+        f"not logged: {', '.join(parent.not_logged)}; the outputs are in {result.out_dir}; "
+        "rerun the same command with another audit.out_dir once the store answers: the "
+        "response cache makes it free"
+    )
+    err.result = result  # type: ignore[attr-defined]  # the CLI prints the table first
+    raise err
 
 
 def check_audit(cfg: Config) -> tuple[ScoreSpec, list[AuditTest]]:
@@ -146,7 +172,14 @@ def plan_variants(
         if test.perturb is None:
             continue
         config = test.configure(cfg, ctx) if test.configure is not None else cfg
-        for variant in test.variants(ctx.audit):
+        variants = test.variants(ctx.audit)
+        if not any(v.headline for v in variants):
+            raise ConfigError(
+                f"audit.tests: {test.name!r} has no variant to measure its effect with these "
+                f"settings ({', '.join(v.name for v in variants) or 'none'}); e.g. "
+                "audit.filler_lengths must name at least one length for verbosity"
+            )
+        for variant in variants:
             perturbed = [test.perturb(e, variant, ctx) for e in examples]
             planned.append(Planned(variant, perturbed, config))
     return planned
@@ -192,7 +225,7 @@ def effects_of(
 ) -> list[Effect]:
     """Each test's headline effect, then each of its variants' effects."""
     cfg, kind = result.config, _kind(_spec(result))
-    clusters = clusters_of(examples)
+    clusters = clusters_of(examples, ctx.grouped)
     common: dict[str, Any] = {
         "resamples": cfg.audit.resamples,
         "confidence": cfg.stats.confidence,
@@ -231,9 +264,9 @@ def effects_of(
         pairs = {v.variant.name: _pair(result, v, kind) for v in mine}
         head = [pairs[v.variant.name] for v in mine if v.variant.headline]
         if head:
-            original = head[0][0]  # the same per item for every variant of a test
-            stacked = np.column_stack([h[1] for h in head])
-            found.append(effect_of(test.name, "", original, stacked, clusters, **common))
+            before = np.column_stack([h[0] for h in head])  # each variant's own baseline
+            after = np.column_stack([h[1] for h in head])
+            found.append(effect_of(test.name, "", before, after, clusters, **common))
         else:
             found.append(Effect(test.name, "", 0, len(examples), *(4 * [np.nan])))
         for v in mine:
@@ -269,24 +302,56 @@ def _spec(result: AuditResult) -> ScoreSpec:
 
 
 def _pair(result: AuditResult, judged: JudgedVariant, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """The statistic on the originals and on the variant, per item."""
+    """The statistic on the variant's baseline (the originals, or the variant its
+    ``baseline`` names) and on the variant, per item."""
     score = result.score
-    before = statistic(result.original.results, score, kind, [p.target for p in judged.perturbed])
+    base = _baseline(result, judged)
+    if base is None:
+        sides = [p.target for p in judged.perturbed]
+        before = statistic(result.original.results, score, kind, sides)
+    else:
+        sides = [p.target_variant for p in base.perturbed]
+        before = statistic(base.result.results, score, kind, sides)
     after = statistic(
         judged.result.results, score, kind, [p.target_variant for p in judged.perturbed]
     )
     return before, after
 
 
-def results_rows(result: AuditResult, examples: list[Example]) -> pd.DataFrame:
+def _baseline(result: AuditResult, judged: JudgedVariant) -> JudgedVariant | None:
+    """The judged variant ``judged`` is compared with; None: the originals."""
+    name = judged.variant.baseline
+    if not name:
+        return None
+    for other in result.variants:
+        if other.variant.test == judged.variant.test and other.variant.name == name:
+            return other
+    raise ConfigError(
+        f"audit test {judged.variant.test!r}: variant {judged.variant.name!r} is compared with "
+        f"{name!r}, which the test does not have"
+    )
+
+
+def results_rows(
+    result: AuditResult, examples: list[Example], ctx: Context, tests: list[AuditTest]
+) -> pd.DataFrame:
     """``results.parquet``: one row per (item, variant) of the audited score, with the variant's
-    text and item, both verdicts and the statistic compared."""
+    text and item, both verdicts and the statistic compared; a comparison test's rows (as
+    ``self_preference``) are the originals it applies to, its baseline (the humans') and
+    observed (the judge's) statistic."""
     kind = _kind(_spec(result))
     original = _score_rows(result.original.results, result.score)
-    frames = []
+    frames = [
+        _compared_rows(result, examples, ctx, test, original) for test in tests if test.compare
+    ]
     for judged in result.variants:
         y0, y1 = _pair(result, judged, kind)
+        y_original = statistic(
+            result.original.results, result.score, kind, [q.target for q in judged.perturbed]
+        )
         after = _score_rows(judged.result.results, result.score)
+        base = _baseline(result, judged)
+        base_rows = original if base is None else _score_rows(base.result.results, result.score)
         p = judged.perturbed
         frames.append(
             pd.DataFrame(
@@ -297,6 +362,7 @@ def results_rows(result: AuditResult, examples: list[Example]) -> pd.DataFrame:
                     "variant": judged.variant.name,
                     "headline": judged.variant.headline,
                     "group": [e.group for e in examples],
+                    "cluster": clusters_of(examples, ctx.grouped),
                     "score": result.score,
                     "human": original["human"].to_numpy(),
                     "changed_field": [q.changed_field for q in p],
@@ -309,7 +375,10 @@ def results_rows(result: AuditResult, examples: list[Example]) -> pd.DataFrame:
                     "target_variant": [q.target_variant for q in p],
                     "judge_original": original["judge"].to_numpy(),
                     "judge_variant": after["judge"].to_numpy(),
-                    "statistic_original": y0,
+                    "baseline": judged.variant.baseline or "original",
+                    "judge_baseline": base_rows["judge"].to_numpy(),
+                    "statistic_original": y_original,
+                    "statistic_baseline": y0,
                     "statistic_variant": y1,
                     "difference": y1 - y0,
                     "failure_original": original["failure_reason"].to_numpy(),
@@ -318,6 +387,41 @@ def results_rows(result: AuditResult, examples: list[Example]) -> pd.DataFrame:
             )
         )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _compared_rows(
+    result: AuditResult,
+    examples: list[Example],
+    ctx: Context,
+    test: AuditTest,
+    original: pd.DataFrame,
+) -> pd.DataFrame:
+    """A comparison test's rows in ``results.parquet``: the examples it applies to."""
+    assert test.compare is not None
+    paired = test.compare(examples, original, ctx)
+    keep = np.asarray(paired.applies, dtype=bool)
+    frame = pd.DataFrame(
+        {
+            "example_id": [e.id for e in examples],
+            "variant_id": [e.id for e in examples],
+            "test": test.name,
+            "variant": "",
+            "headline": True,
+            "group": [e.group for e in examples],
+            "cluster": clusters_of(examples, ctx.grouped),
+            "score": result.score,
+            "human": original["human"].to_numpy(),
+            "system": [e.system for e in examples],
+            "judge_original": original["judge"].to_numpy(),
+            "baseline": "human",
+            "statistic_baseline": paired.baseline,
+            "statistic_variant": paired.observed,
+            "difference": paired.observed - paired.baseline,
+            "contrast": paired.contrast if paired.contrast is not None else True,
+            "failure_original": original["failure_reason"].to_numpy(),
+        }
+    )
+    return frame[keep].reset_index(drop=True)
 
 
 def _score_rows(frame: pd.DataFrame, score: str) -> pd.DataFrame:
@@ -347,6 +451,11 @@ def _out_dir(cfg: Config) -> Path:
             f"audit.out_dir: {out} holds a finished audit (summary.json); give another directory "
             "(the same command replays from the cache, sending no call)"
         )
-    if out.exists() and not os.access(out, os.W_OK):
-        raise ConfigError(f"audit.out_dir: {out} is not writable")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"audit.out_dir: {out} is a file; give a directory")
+    existing = next(p for p in (out, *out.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"audit.out_dir: {existing} is a file, so {out} cannot be made")
+    if not os.access(existing, os.W_OK):
+        raise ConfigError(f"audit.out_dir: {existing} is not writable")
     return out

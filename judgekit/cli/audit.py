@@ -44,6 +44,10 @@ def main(argv: list[str]) -> int:
         cfg = to_config(compose_config(overrides, config_dirs=dirs), config_dirs=dirs)
         result = audit_config(cfg)
     except JudgekitError as err:
+        done = getattr(err, "result", None)
+        if done is not None:  # audited, but not all of it logged: the table still shows
+            print(format_text(done))
+            print(f"outputs: {done.out_dir}")
         return report(err)
     print(format_text(result))
     print(f"outputs: {result.out_dir}")

@@ -195,7 +195,8 @@ def clustered_mean_ci(
 
     With ``clusters`` (an id per row) whole clusters are drawn with replacement and a resample's
     mean is the mean of the drawn clusters' rows; otherwise rows are drawn. Returns
-    ``(mean, low, high, n)`` with ``n`` the rows used; NaN figures when no row is left.
+    ``(mean, low, high, n)`` with ``n`` the rows used; NaN figures when no row is left, a NaN
+    interval when there is a single cluster (or row) to draw.
     """
     x = np.asarray(values, dtype=float)
     _check(x, resamples=resamples, confidence=confidence)
@@ -206,6 +207,8 @@ def clustered_mean_ci(
         return math.nan, math.nan, math.nan, 0
     units = np.arange(x.size) if units is None else units
     n_units = int(units.max()) + 1
+    if n_units < 2:  # one cluster (or row) cannot be resampled: no interval, never a zero width
+        return float(x.mean()), math.nan, math.nan, int(x.size)
     sums, sizes = np.bincount(units, x, n_units), np.bincount(units, minlength=n_units)
     rng, chunk = np.random.default_rng(seed), max(1, _BUDGET // n_units)
     parts = []
@@ -244,6 +247,8 @@ def clustered_mean_difference_ci(
         return math.nan, math.nan, math.nan, n_first, n_second
     units = np.arange(x.size) if units is None else units
     n_units = int(units.max()) + 1
+    if n_units < 2:
+        return float(x[side].mean() - x[~side].mean()), math.nan, math.nan, n_first, n_second
     sums = [np.bincount(units[s], x[s], n_units) for s in (side, ~side)]
     sizes = [np.bincount(units[s], minlength=n_units) for s in (side, ~side)]
     rng, chunk = np.random.default_rng(seed), max(1, _BUDGET // n_units)

@@ -33,7 +33,7 @@ __all__ = ["length_controlled_agreement", "length_controlled_scores"]
 
 def _nan(n: int, reason: str) -> dict[str, Any]:
     figures = ("length_coefficient", "raw_agreement", "agreement", "lc_agreement")
-    return {"n": n, **dict.fromkeys(figures, math.nan), "reason": reason}
+    return {"lc_n": n, **dict.fromkeys(figures, math.nan), "reason": reason}
 
 
 def _agreement(human: np.ndarray, p_b: np.ndarray) -> float:
@@ -45,7 +45,7 @@ def _agreement(human: np.ndarray, p_b: np.ndarray) -> float:
 def length_controlled_agreement(
     human: np.ndarray, judge: np.ndarray, length_difference: np.ndarray
 ) -> dict[str, Any]:
-    """The fit above on rows where all three are defined. Returns ``n``, ``length_coefficient``
+    """The fit above on rows where all three are defined. Returns ``lc_n`` (the rows fitted), ``length_coefficient``
     (b2), ``raw_agreement``, ``agreement``, ``lc_agreement`` and ``reason`` ('' when defined)."""
     import statsmodels.api as sm
 
@@ -70,7 +70,7 @@ def length_controlled_agreement(
     decided = h != 0.5
     raw = float((1.0 - np.abs(y[decided] - h[decided])).mean())
     return {
-        "n": n,
+        "lc_n": n,
         "length_coefficient": b2,
         "raw_agreement": raw,
         "agreement": _agreement(h, fit.predict(design)),
@@ -82,7 +82,7 @@ def length_controlled_agreement(
 def length_controlled_scores(
     human: np.ndarray, judge: np.ndarray, length: np.ndarray
 ) -> dict[str, Any]:
-    """A range score's fit (see the module) on rows where all three are defined. Returns ``n``,
+    """A range score's fit (see the module) on rows where all three are defined. Returns ``lc_n``,
     ``length_coefficient`` (b2: score points per standard deviation of words),
     ``raw_agreement`` and ``lc_agreement`` (Spearman), ``agreement`` (Spearman of the fitted
     scores) and ``reason`` ('' when defined)."""
@@ -107,7 +107,7 @@ def length_controlled_scores(
     fit = sm.OLS(y, design).fit()
     b2 = float(fit.params[2])
     return {
-        "n": n,
+        "lc_n": n,
         "length_coefficient": b2,
         "raw_agreement": float(spearmanr(h, y).statistic),
         "agreement": float(spearmanr(h, fit.fittedvalues).statistic),
