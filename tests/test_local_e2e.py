@@ -10,8 +10,9 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
-from helpers import assert_gone, run_cli
+from helpers import assert_gone, run_cli, shared_data
 
 pytestmark = [pytest.mark.slow, pytest.mark.local_model]
 
@@ -119,3 +120,27 @@ def test_optimize_with_the_local_judge_as_judge_and_reflection_model(
     assert summary["calls"]["reflection"] >= 1 or summary["stopped"] != "budget"
     assert summary["test_runs"]["seed"]  # the held-out test, judged with the seed at least
     assert (tmp_path / "opt" / "candidates.csv").exists()
+
+
+def test_the_audit_experiment_runs_on_the_local_judge(model_path: Path, tmp_path: Path) -> None:
+    """`judgekit audit +experiment=local_audit_mtbench` on the real model (3 pairs, position):
+    the README's audit command, cut short."""
+    data = shared_data("llmbar/Processed/MT-Bench/dataset.json")
+    proc = run_cli(
+        [
+            "audit",
+            "+experiment=local_audit_mtbench",
+            "runner.limit_samples=3",
+            "audit.tests=[position]",
+            "audit.resamples=100",
+            "audit.out_dir=audit",
+            f"dataset.data_root={data.parents[3]}",
+            f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        ],
+        tmp_path,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = pd.read_parquet(tmp_path / "audit" / "results.parquet")
+    assert len(rows) == 3 and set(rows["variant"]) == {"swap"}
+    assert "position" in proc.stdout
