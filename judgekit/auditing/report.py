@@ -65,17 +65,23 @@ def format_text(result: AuditResult) -> str:
     """The printed table: a line per test (headline) and per variant."""
     level = result.config.stats.confidence
     lines = [
-        f"audit of score {result.score!r}: effect = mean(variant - original), "
+        f"audit of score {result.score!r}: effect = mean(variant - baseline), the baseline the "
+        "original or the variant's control (vs);",
         f"{level:.0%} clustered bootstrap interval; robustness = share of items unchanged",
-        f"{'test':<12} {'variant':<14} {'n':>5} {'failed':>6} {'effect':>8} "
+        f"{'test':<16} {'variant':<34} {'n':>5} {'failed':>6} {'effect':>8} "
         f"{'interval':>19} {'robust':>7}",
     ]
     for e in result.effects:
         interval = f"[{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]"
         robust = "n/a" if math.isnan(e.robustness) else f"{e.robustness:.3f}"
         name = e.variant or "(test)"
+        baseline = next(
+            (v.variant.baseline for v in result.variants if v.variant.name == e.variant), ""
+        )
+        if e.variant and baseline:
+            name = f"{name} vs {baseline}"
         lines.append(
-            f"{e.test:<12} {name:<14} {e.n:>5} {e.n_failed:>6} {_fmt(e.effect):>8} "
+            f"{e.test:<16} {name:<34} {e.n:>5} {e.n_failed:>6} {_fmt(e.effect):>8} "
             f"{interval:>19} {robust:>7}"
         )
     for test, named in result.figures.items():
