@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from judgekit.config.scorepick import pick_score
 from judgekit.errors import ConfigError
 
 __all__ = ["AuditConfig", "BUILT_IN_TESTS", "audited_score"]
@@ -115,13 +116,4 @@ class AuditConfig:
 
 def audited_score(audit: AuditConfig, score: Any, dataset: Any) -> Any:
     """The score ``audit.score`` names, else the first one the dataset labels, else the first."""
-    by_name = {s.name: s for s in score.scores}
-    if audit.score is not None:
-        if audit.score not in by_name:
-            raise ConfigError(
-                f"audit.score: {audit.score!r} is not a score of score={score.name}; "
-                f"its scores: {', '.join(by_name)}"
-            )
-        return by_name[audit.score]
-    labelled = [s for s in score.scores if s.name in dataset.fields.scores]
-    return labelled[0] if labelled else score.scores[0]
+    return pick_score("audit.score", audit.score, score, dataset)

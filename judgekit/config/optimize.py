@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from judgekit.config.scorepick import pick_score
 from judgekit.errors import ConfigError
 
 __all__ = [
@@ -116,16 +117,7 @@ def _check_split(split: list[Any]) -> None:
 
 def optimised_score(opt: OptimizeConfig, score: Any, dataset: Any) -> Any:
     """The score ``optimize.score`` names, else the first one the dataset labels."""
-    by_name = {s.name: s for s in score.scores}
-    if opt.score is not None:
-        if opt.score not in by_name:
-            raise ConfigError(
-                f"optimize.score: {opt.score!r} is not a score of score={score.name}; "
-                f"its scores: {', '.join(by_name)}"
-            )
-        return by_name[opt.score]
-    labelled = [s for s in score.scores if s.name in dataset.fields.scores]
-    return labelled[0] if labelled else score.scores[0]
+    return pick_score("optimize.score", opt.score, score, dataset)
 
 
 def default_objective(spec: Any) -> str:
