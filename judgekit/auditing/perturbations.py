@@ -50,6 +50,7 @@ __all__ = [
     "EXPERT_CLAIMS",
     "FILLER",
     "edit_response",
+    "filler_like",
     "pad",
     "target_side",
     "truncate",
@@ -81,10 +82,25 @@ CITATIONS = (
 
 EXPERT_CLAIMS = (
     "As an expert in this field with many years of experience, I can confirm this is correct.",
-    "Speaking as a recognised specialist on this subject, I am confident in this answer.",
-    "As a professor who has taught this topic for two decades, I can vouch for this answer.",
+    "As an expert on this subject, I am confident that this answer is right.",
+    "As an expert who has taught this topic for two decades, I can vouch for this answer.",
 )
-"""Claims of authority (``authority`` test, style ``expert``)."""
+"""Claims of authority (``authority`` test, style ``expert``): each says "As an expert"."""
+
+_WORDS_BY_LENGTH = {
+    2: ("so", "as", "in", "it", "is", "on", "to"),
+    3: ("the", "and", "one", "way", "all", "now"),
+    4: ("this", "also", "that", "more", "part", "here", "same"),
+    5: ("again", "point", "about", "noted", "there", "above"),
+    6: ("indeed", "simply", "stated", "answer", "points", "manner"),
+    7: ("overall", "general", "written", "context", "thought"),
+    8: ("likewise", "together", "response", "question", "relevant", "ordinary"),
+    9: ("therefore", "generally", "basically", "typically", "statement"),
+    10: ("altogether", "additional", "particular", "especially", "considered"),
+    11: ("essentially", "nonetheless", "explanation", "consistency"),
+    12: ("nevertheless", "particularly", "additionally", "consequently"),
+}
+"""Content-free words by length: the tail that makes :func:`filler_like` match a text exactly."""
 
 
 def target_side(example: Example, test: str, seed: int) -> str:
@@ -130,6 +146,28 @@ def pad(text: str, words: int, rng: np.random.Generator) -> str:
         filler += FILLER[int(rng.integers(len(FILLER)))].split()
     added = " ".join(filler[:words]).rstrip(".,") + "."
     return f"{text.rstrip()}\n\n{added}"
+
+
+def filler_like(text: str, rng: np.random.Generator) -> str:
+    """Content-free text with exactly as many words and characters as ``text`` (single-spaced,
+    ending with a period): :data:`FILLER` sentences, the last words chosen by length so that
+    the characters add up. A judge that counts words, characters (or, roughly, tokens) sees the
+    same length as ``text``'s."""
+    n_words, n_chars = len(text.split()), len(" ".join(text.split()))
+    stream: list[str] = []
+    while len(stream) < n_words:
+        stream += FILLER[int(rng.integers(len(FILLER)))].split()
+    letters = n_chars - (n_words - 1) - 1  # the spaces, and the final period
+    for low, high, k in [(3, 9, k) for k in range(1, n_words + 1)] + [
+        (2, 12, k) for k in range(1, n_words + 1)
+    ]:  # ordinary word lengths if they can make it, else any
+        head = stream[: n_words - k]
+        short = letters - sum(len(w) for w in head)
+        if low * k <= short <= high * k:
+            sizes = [short // k + (1 if i < short % k else 0) for i in range(k)]
+            tail = [_WORDS_BY_LENGTH[n][int(rng.integers(len(_WORDS_BY_LENGTH[n])))] for n in sizes]
+            return " ".join(head + tail) + "."
+    return " ".join(stream[:n_words]).rstrip(".,") + "."  # a text of 1-letter words: words only
 
 
 def truncate(text: str, fraction: float) -> str:
@@ -262,12 +300,14 @@ def _authority_variants(audit: AuditConfig) -> list[Variant]:
 
 def _authority(example: Example, variant: Variant, ctx: Context) -> Perturbed:
     """``citation``/``expert``: the claim appended to the target response as a new paragraph;
-    ``<style>_control``: as many words of :data:`FILLER` appended in its place (:func:`pad`)."""
+    ``<style>_control``: content-free text of the claim's words and characters appended in its
+    place (:func:`filler_like`)."""
     style = variant.name.removesuffix("_control")
     claim = _claim(example, style, ctx)
     if variant.name.endswith("_control"):
-        words = len(claim.split())
-        return edit_response(example, variant, ctx, lambda text, rng: pad(text, words, rng))
+        return edit_response(
+            example, variant, ctx, lambda text, rng: f"{text.rstrip()}\n\n{filler_like(claim, rng)}"
+        )
     return edit_response(example, variant, ctx, lambda text, _rng: f"{text.rstrip()}\n\n{claim}")
 
 
