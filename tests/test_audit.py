@@ -369,16 +369,30 @@ def test_a_judge_preferring_longer_or_cited_responses_is_detected(workdir: Path)
     assert result.effect("authority", "citation_control").effect > 0  # it does see the length
 
 
-@pytest.mark.parametrize("threshold", [10, 20])
+def test_the_control_has_the_claims_words_and_characters() -> None:
+    from judgekit.auditing.perturbations import EXPERT_CLAIMS, filler_like
+
+    for claim in (*CITATIONS, *EXPERT_CLAIMS):
+        for seed in range(20):
+            text = filler_like(claim, np.random.default_rng(seed))
+            assert (len(text), len(text.split())) == (len(claim), len(claim.split()))
+            assert not _cited(text) and "expert" not in text.lower()
+    assert all("As an expert" in claim for claim in EXPERT_CLAIMS)
+
+
+@pytest.mark.parametrize(
+    ("unit", "threshold"), [("words", 10), ("words", 20), ("chars", 80), ("chars", 120)]
+)
 def test_a_judge_rewarding_length_alone_has_no_authority_effect(
-    workdir: Path, threshold: int
+    workdir: Path, unit: str, threshold: int
 ) -> None:
     import judgekit
 
     def longer_is_better(request: ChatRequest) -> str:
         response = _between(request.last_user_text, "[RESPONSE]", "[/RESPONSE]")
         row = int(_between(response, "[row=", "]"))
-        return json.dumps({"helpfulness": row % 3 + int(len(response.split()) > threshold)})
+        size = len(response.split()) if unit == "words" else len(response)
+        return json.dumps({"helpfulness": row % 3 + int(size > threshold)})
 
     data = _pointwise(workdir / "rows.jsonl")
     with FakeJudge(longer_is_better) as judge:
