@@ -596,12 +596,52 @@ def test_a_judge_preferring_its_own_family_is_detected_against_the_humans(
     assert e.ci_low > 0
     assert e.robustness == pytest.approx(1 - np.mean(bad))
     assert result.variants == []  # a comparison on the originals: no variant judged
+    # Balanced: the judge picks its family's response whichever the humans picked: (1 + 1)/2 − ½.
+    figures = result.figures["self_preference"]
+    assert figures["balanced_effect"] == 0.5 and figures["balanced_effect_ci_low"] == 0.5
+    both = sum((r["model_a"] == SYSTEMS[0]) and (r["model_b"] == SYSTEMS[0]) for r in rows)
+    assert figures["n_both_own"] == both > 0
+    rows_out = result.rows[result.rows["test"] == "self_preference"]
+    assert len(rows_out) == len(own) and rows_out["difference"].mean() == pytest.approx(e.effect)
 
 
 def test_an_unbiased_judge_has_no_self_preference(workdir: Path) -> None:
     result, _ = _self_audit(workdir, _pair_judge("none"), SYSTEM_COLUMN_OVERRIDES)
     e = result.effect("self_preference")
     assert (e.effect, e.ci_low, e.ci_high, e.robustness) == (0.0, 0.0, 0.0, 1.0)
+    assert result.figures["self_preference"]["balanced_effect"] == 0.0
+
+
+def test_a_noisy_judge_has_no_balanced_self_preference() -> None:
+    """Humans favour the family on 80% of pairs; a judge errs on 40%, ignoring the family: the
+    plain effect is pulled below 0 (toward a coin), the balanced one is 0 by hand:
+    P(own | humans own) = 0.6, P(own | humans other) = 0.4 → (0.6 + 0.4)/2 − ½ = 0."""
+    from judgekit.auditing.self_preference import balanced_preference
+
+    human = np.array([1.0] * 40 + [0.0] * 10)
+    judge = np.array([1.0] * 24 + [0.0] * 16 + [1.0] * 4 + [0.0] * 6)
+    assert judge.mean() - human.mean() == pytest.approx(-0.24)
+    value, low, high = balanced_preference(
+        human, judge, np.arange(50), resamples=500, confidence=0.95, seed=0
+    )
+    assert value == pytest.approx(0.0) and low < 0 < high
+
+
+def test_a_squeezed_range_judge_has_no_self_preference() -> None:
+    """judge = 1 + human / 2 (a squeezed copy of the humans' scale) while the humans rate the
+    family higher: the gaps differ by family, the adjusted effect is 0."""
+    from judgekit.auditing.effects import contrast_effect_of
+
+    human = np.array([4, 3, 4, 3, 1, 0, 2, 1, 0, 1], dtype=float)
+    own = np.array([True] * 4 + [False] * 6)
+    judge = 1 + human / 2
+    gap = judge - human
+    assert gap[own].mean() - gap[~own].mean() < -0.5
+    e = contrast_effect_of(
+        "self_preference", human, judge, own, np.arange(10), resamples=200, confidence=0.9, seed=0
+    )
+    assert e.effect == pytest.approx(0.0, abs=1e-12)
+    assert e.ci_low == pytest.approx(0.0, abs=1e-9) and e.ci_high == pytest.approx(0.0, abs=1e-9)
 
 
 def test_the_judges_family_is_the_first_word_of_its_model_name() -> None:
@@ -675,17 +715,25 @@ def test_a_range_judge_scoring_its_own_family_up_is_detected(workdir: Path, bonu
             fields=FieldsConfig(scores={"helpfulness": "helpfulness"}, system="model"),
             tracking=False,
         )
-    # By hand: the gap judge − human is the bonus on gpt-4's rows (capped at 4), 0 elsewhere.
-    gap = np.array([min(4, r % 5 + bonus * (r % 3 == 0)) - r % 5 for r in range(N)])
+    # By hand: the judge is the human score plus the bonus on gpt-4's rows (capped at 4); the
+    # effect is the own-family coefficient of an OLS fit, statsmodels as the reference.
+    import statsmodels.api as sm
+
+    human = np.arange(N) % 5
+    judge = np.array([min(4, r % 5 + bonus * (r % 3 == 0)) for r in range(N)])
     own = np.array([r["model"] == SYSTEMS[0] for r in rows])
+    fit = sm.OLS(judge, sm.add_constant(np.column_stack([human, own.astype(float)]))).fit()
     e = result.effect("self_preference")
     assert e.n == N and e.n_failed == 0
-    assert e.effect == pytest.approx(gap[own].mean() - gap[~own].mean())
-    assert e.robustness == pytest.approx(np.mean(gap[own] == 0))
+    assert e.effect == pytest.approx(fit.params[2])
+    assert e.robustness == pytest.approx(np.mean((judge - human)[own] == 0))
+    gap = judge - human
+    figures = result.figures["self_preference"]
+    assert figures["gap_difference"] == pytest.approx(gap[own].mean() - gap[~own].mean())
     if bonus:
         assert e.effect > 0.5 and e.ci_low > 0
-    else:
-        assert (e.effect, e.ci_low, e.ci_high) == (0.0, 0.0, 0.0)
+    else:  # least squares: zero up to rounding
+        assert (e.effect, e.ci_low, e.ci_high) == pytest.approx((0.0, 0.0, 0.0), abs=1e-9)
 
 
 def test_clustered_mean_difference_interval_matches_a_loop_over_resampled_clusters() -> None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from judgekit.records import Example
-from judgekit.stats.bootstrap import clustered_mean_ci, clustered_mean_difference_ci
+from judgekit.stats.bootstrap import _percentile_interval, _unit_counts, clustered_mean_ci
 
 __all__ = ["Effect", "clusters_of", "contrast_effect_of", "effect_of", "preference_for", "robust"]
 
@@ -106,16 +106,40 @@ def contrast_effect_of(
     confidence: float,
     seed: int,
 ) -> Effect:
-    """The gap ``observed - baseline`` on the ``marked`` items minus the gap on the others
-    (:func:`judgekit.stats.bootstrap.clustered_mean_difference_ci`); robustness is the share of
-    the marked items where the two agree."""
-    gap = np.asarray(observed, dtype=float) - np.asarray(baseline, dtype=float)
-    usable = np.isfinite(gap)
-    marked = np.asarray(marked, dtype=bool)
-    difference, low, high, n_marked, n_other = clustered_mean_difference_ci(
-        gap, marked, np.asarray(clusters), resamples=resamples, confidence=confidence, seed=seed
-    )
+    """How much higher ``observed`` is on the ``marked`` items than ``baseline`` explains: the
+    coefficient ``b2`` of ``observed = b0 + b1 * baseline + b2 * marked`` (least squares), with
+    a percentile interval of refits on resampled clusters. A judge whose scores are a squeezed
+    or shifted copy of the humans' has ``b2`` = 0 (a plain gap difference would not). Robustness
+    is the share of the marked items where the two agree."""
+    y = np.asarray(observed, dtype=float)
+    x = np.asarray(baseline, dtype=float)
+    m = np.asarray(marked, dtype=bool)
+    usable = np.isfinite(y) & np.isfinite(x)
     n_failed = int((~usable).sum())
-    agree = np.abs(gap[usable & marked]) < SAME
-    rate = float(agree.mean()) if agree.size else math.nan
-    return Effect(test, "", n_marked + n_other, n_failed, difference, low, high, rate)
+    y, x, m, c = y[usable], x[usable], m[usable], np.asarray(clusters)[usable]
+    nan = math.nan
+    if not m.any() or m.all():
+        return Effect(test, "", int(y.size), n_failed, nan, nan, nan, nan)
+    design = np.column_stack([np.ones(y.size), x, m.astype(float)])
+    point = _marked_coefficient(design, y, np.ones(y.size))
+    units = np.unique(c, return_inverse=True)[1].ravel()
+    n_units = int(units.max()) + 1
+    low = high = nan
+    if n_units >= 2:
+        counts = _unit_counts(n_units, resamples, rng=np.random.default_rng(seed))
+        draws = np.array([_marked_coefficient(design, y, row[units]) for row in counts])
+        (low, high), _ = _percentile_interval(draws, confidence)
+    rate = float((np.abs(y - x)[m] < SAME).mean())
+    return Effect(test, "", int(y.size), n_failed, point, low, high, rate)
+
+
+def _marked_coefficient(design: np.ndarray, y: np.ndarray, weights: np.ndarray) -> float:
+    """The last coefficient of a weighted least-squares fit; NaN when the drawn rows cannot
+    identify it (no marked or no unmarked row drawn)."""
+    drawn = weights > 0
+    marked = design[:, 2] > 0
+    if not (drawn & marked).any() or not (drawn & ~marked).any():
+        return math.nan
+    root = np.sqrt(weights)
+    beta = np.linalg.lstsq(design * root[:, None], y * root, rcond=None)[0]
+    return float(beta[2])

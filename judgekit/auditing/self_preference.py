@@ -12,15 +12,25 @@ name, in any case.
   the judge's preference for that response (1, 0, 0.5 a tie) is compared with the human's. The
   effect is the mean of (judge − human): positive when the judge prefers its own family more than
   the humans do. Robustness: the share of those pairs where the judge's verdict equals the human's.
-- Range scores: the effect is the mean (judge − human) gap on the family's responses minus the
-  gap on the other responses (a clustered bootstrap of the difference of means): positive when
-  the judge scores its own family up, relative to the humans, more than it scores the others.
-  Robustness: the share of the family's responses where the judge's score equals the human's.
+  A judge that errs at random is pulled towards 0.5, so where the humans favour one side the
+  plain effect moves with the judge's noise; ``balanced_effect`` does not:
+  ``(P(judge picks own | humans picked own) + P(judge picks own | humans picked the other)) / 2
+  − 1/2`` (0 for a judge whose errors ignore the family; pairs the humans tied left out), with its
+  interval. Also ``n_both_own`` (pairs with both responses of the family: left out) and
+  ``human_own_rate``.
+- Range scores: the effect is ``b2`` in ``judge = b0 + b1 · human + b2 · own`` (least squares;
+  own = 1 on the family's responses), with an interval of refits on resampled clusters: how much
+  higher the judge scores its own family than the human scores explain. A judge whose scale is a
+  squeezed or shifted copy of the humans' has no effect. Beside it, ``gap_difference``: the mean
+  (judge − human) on the family's responses minus on the others, with its interval. Robustness:
+  the share of the family's responses where the judge's score equals the human's.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -30,7 +40,7 @@ from judgekit.auditing.registry import AuditTest, Context, Paired, register_test
 from judgekit.errors import ConfigError
 from judgekit.records import Example
 
-__all__ = ["judge_family", "own_side", "systems_of"]
+__all__ = ["balanced_preference", "judge_family", "own_side", "systems_of"]
 
 _NOT_A_FAMILY = frozenset({"local", "chat", "instruct", "fake", "judge", "model", "hf", "the"})
 
@@ -143,11 +153,82 @@ def _compare(examples: list[Example], rows: pd.DataFrame, ctx: Context) -> Paire
     return Paired(preference_for(human, side), preference_for(judge, side), applies=applies)
 
 
+def _figures(examples: list[Example], rows: pd.DataFrame, ctx: Context) -> dict[str, Any]:
+    """The further figures (see the module): ``balanced_effect`` or ``gap_difference``."""
+    from judgekit.auditing.effects import clusters_of
+    from judgekit.stats.bootstrap import clustered_mean_difference_ci
+
+    paired = _compare(examples, rows, ctx)
+    keep = paired.applies & np.isfinite(paired.baseline) & np.isfinite(paired.observed)
+    clusters = clusters_of(examples, ctx.grouped)[keep]
+    args: dict[str, Any] = {
+        "resamples": ctx.audit.resamples,
+        "confidence": ctx.confidence,
+        "seed": ctx.audit.seed,
+    }
+    human, judge = paired.baseline[keep], paired.observed[keep]
+    if paired.contrast is not None:
+        gap, low, high, _, _ = clustered_mean_difference_ci(
+            judge - human, paired.contrast[keep], clusters, **args
+        )
+        return {"gap_difference": gap, "gap_difference_ci_low": low, "gap_difference_ci_high": high}
+    both = sum(1 for e in examples if _both_own(e, ctx))
+    decided = human != 0.5
+    figures: dict[str, Any] = {"n_both_own": both, "human_own_rate": float(human[decided].mean())}
+    value, low, high = balanced_preference(
+        human[decided], judge[decided], clusters[decided], **args
+    )
+    return figures | {
+        "balanced_effect": value,
+        "balanced_effect_ci_low": low,
+        "balanced_effect_ci_high": high,
+    }
+
+
+def balanced_preference(
+    human: np.ndarray,
+    judge: np.ndarray,
+    clusters: np.ndarray,
+    *,
+    resamples: int,
+    confidence: float,
+    seed: int,
+) -> tuple[float, float, float]:
+    """``(mean(judge | human = 1) + mean(judge | human = 0)) / 2 − 1/2`` with a percentile
+    interval over resampled clusters (NaN when either group is empty)."""
+    from judgekit.stats.bootstrap import _percentile_interval, _unit_counts
+
+    own = human == 1.0
+
+    def value(weights: np.ndarray) -> float:
+        w_own, w_other = weights * own, weights * ~own
+        if w_own.sum() == 0 or w_other.sum() == 0:
+            return math.nan
+        return float(((w_own @ judge) / w_own.sum() + (w_other @ judge) / w_other.sum()) / 2 - 0.5)
+
+    if human.size == 0:
+        return math.nan, math.nan, math.nan
+    point = value(np.ones(human.size))
+    units = np.unique(clusters, return_inverse=True)[1].ravel()
+    n_units = int(units.max()) + 1
+    if n_units < 2 or math.isnan(point):
+        return point, math.nan, math.nan
+    counts = _unit_counts(n_units, resamples, rng=np.random.default_rng(seed))
+    (low, high), _ = _percentile_interval(np.array([value(c[units]) for c in counts]), confidence)
+    return point, low, high
+
+
+def _both_own(example: Example, ctx: Context) -> bool:
+    family = _family(ctx)
+    return all(family in s.lower() for s in systems_of(example, ctx))
+
+
 register_test(
     AuditTest(
         "self_preference",
         description="the judge's preference for its own family's responses vs the humans'",
         compare=_compare,
         check=_check,
+        summarise=_figures,
     )
 )
