@@ -652,6 +652,8 @@ def test_the_judges_family_is_the_first_word_of_its_model_name() -> None:
     assert judge_family("openai/local-qwen2.5-coder-1.5b") == "qwen"
     assert judge_family("hosted_vllm/meta-llama/Llama-3.1-8B-Instruct") == "llama"
     assert judge_family("openai/fake-judge") == ""
+    assert judge_family("openai/o3-mini") == judge_family("chatgpt-4o-latest") == "gpt"
+    assert judge_family("bedrock/anthropic.claude-3-haiku-20240307-v1:0") == "claude"
 
 
 def test_self_preference_needs_the_family_and_the_systems(workdir: Path) -> None:

@@ -42,7 +42,11 @@ from judgekit.records import Example
 
 __all__ = ["balanced_preference", "judge_family", "own_side", "systems_of"]
 
-_NOT_A_FAMILY = frozenset({"local", "chat", "instruct", "fake", "judge", "model", "hf", "the"})
+_NOT_A_FAMILY = frozenset(
+    {"local", "chat", "instruct", "fake", "judge", "model", "hf", "the", "anthropic", "meta", "ai"}
+)
+_ALIASES = {"o": "gpt", "chatgpt": "gpt"}
+"""Families whose model names do not start with the family's name (``o1-mini``, ``o3``)."""
 
 
 def judge_family(model: str) -> str:
@@ -51,7 +55,7 @@ def judge_family(model: str) -> str:
     ``openai/local-qwen2.5-coder-1.5b`` → ``qwen``; ``""`` when there is none."""
     name = model.rsplit("/", 1)[-1].lower()
     words = [w for w in re.findall(r"[a-z]+", name) if w not in _NOT_A_FAMILY]
-    return words[0] if words else ""
+    return _ALIASES.get(words[0], words[0]) if words else ""
 
 
 def _family(ctx: Context) -> str:
