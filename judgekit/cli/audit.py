@@ -20,7 +20,8 @@ preference for the changed response) with a clustered bootstrap interval, and th
       audit.tests=[position,verbosity,authority]
 
 audit.* keys (conf/audit/default.yaml): tests, score, seed, filler_lengths, truncate_fraction,
-authority_styles, resamples, modules, out_dir."""
+authority_styles, resamples, judge_family, system_fields, modules, out_dir.
+  judgekit audit +experiment=local_audit_mtbench      # the README's audit of the local judge"""
 
 
 def main(argv: list[str]) -> int:
